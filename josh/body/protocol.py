@@ -1,0 +1,77 @@
+"""The body-model protocol the optimiser, the simulator and the metrics are written against.
+
+Parameters of one body in one frame (all in the frame the body is expressed in, e.g. the camera
+frame of that frame or the world):
+
+- `root_rotmat` (3,3): orientation of the root bone;
+- `root_transl` (3,): position of the root joint. The root rotation pivots about this joint, so a
+  rigid motion `x -> R x + t` of the body is simply `root_rotmat <- R @ root_rotmat`,
+  `root_transl <- R @ root_transl + t` (no pivot-offset conjugation needed);
+- `body_pose` (n_pose_bones, 3): axis-angle of each posable bone;
+- `shape` (shape_dim,): identity parameters, constant over time.
+
+Performance rule (DESIGN §3): `forward` evaluates only the kinematic chain and the few hundred
+"points of interest" the losses touch (joints, keypoints, contact candidates, foot-sliding
+vertices). The full mesh is produced by `mesh`, once, for export and rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass
+class RestState:
+    """Shape-dependent quantities, computed once per person per iteration (cheap: P bodies)."""
+
+    joint_heads: torch.Tensor  # (P, n_drivers, 3) reference head of each driving bone
+    joint_offsets: torch.Tensor  # (P, n_joints, 3) reference position of each output joint
+    point_moments: torch.Tensor  # (P, n_points, n_drivers, 3) skinning moments of points
+    point_weights: torch.Tensor  # (n_points, n_drivers) skinning weight summed per driver
+
+
+@dataclass
+class BodyOutput:
+    joints: torch.Tensor  # (B, n_joints, 3) skeleton joints (24, SMPL-like order)
+    keypoints: torch.Tensor  # (B, n_keypoints, 3) COCO-17 + toes + heels (23)
+    contact_vertices: torch.Tensor  # (B, n_contact, 3) contact-candidate vertices
+    foot_vertices: torch.Tensor  # (B, 4, 3) foot-sliding vertices (L heel, L toe, R heel, R toe)
+
+
+class BodyModel(Protocol):
+    """What the optimiser needs from a parametric body model."""
+
+    name: str
+    n_pose_bones: int
+    shape_dim: int
+    joint_names: list[str]
+    keypoint_names: list[str]
+    contact_sets: dict[str, np.ndarray]  # set name -> indices into the contact vertices
+    contact_vertex_ids: np.ndarray  # (n_contact,) mesh vertex id of each contact candidate
+    foot_vertex_ids: np.ndarray  # (4,) mesh vertex ids used by the foot-sliding metric
+    faces: np.ndarray  # (F, 3) triangles of the full mesh
+    up_axis: np.ndarray  # (3,) the model's "up" in its canonical frame
+    forward_axis: np.ndarray  # (3,) the direction the canonical body faces
+
+    def rest(self, shape: torch.Tensor) -> RestState: ...
+
+    def forward(
+        self,
+        rest: RestState,
+        person: torch.Tensor,
+        root_rotmat: torch.Tensor,
+        root_transl: torch.Tensor,
+        body_pose: torch.Tensor,
+    ) -> BodyOutput: ...
+
+    def mesh(
+        self,
+        shape: torch.Tensor,
+        root_rotmat: torch.Tensor,
+        root_transl: torch.Tensor,
+        body_pose: torch.Tensor,
+    ) -> torch.Tensor: ...
