@@ -18,7 +18,7 @@ vertices). The full mesh is produced by `mesh`, once, for export and rendering.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ class BodyOutput:
     foot_vertices: torch.Tensor  # (B, 4, 3) foot-sliding vertices (L heel, L toe, R heel, R toe)
 
 
+@runtime_checkable
 class BodyModel(Protocol):
     """What the optimiser needs from a parametric body model."""
 
