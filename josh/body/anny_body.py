@@ -71,6 +71,13 @@ def _farthest_points(points: np.ndarray, k: int) -> np.ndarray:
     return np.array(sorted(chosen))
 
 
+def _per_body(per_person: torch.Tensor, person: torch.Tensor) -> torch.Tensor:
+    """Rows of `per_person` (P, ...) for each body (B,), as a one-hot matmul: its backward is a
+    matmul too, much faster on CPU than the scatter-add behind fancy indexing."""
+    onehot = torch.nn.functional.one_hot(person, per_person.shape[0]).to(per_person.dtype)
+    return (onehot @ per_person.reshape(per_person.shape[0], -1)).reshape(-1, *per_person.shape[1:])
+
+
 class AnnyBody:
     """Anny with 6 phenotype shape parameters and 19 posable bones + root (see module doc)."""
 
@@ -251,7 +258,9 @@ class AnnyBody:
         # moments of each (point, bone) pair, summed into the point's driver
         pb = self.pair_bone
         n = torch.einsum("pc,nck->pnk", torch.cat([torch.ones(P, 1, dtype=coeffs.dtype), coeffs], 1).to(self.dtype), self.pair_basis)
-        A_pb, q_pb, h_pb = A[:, pb].to(self.dtype), q[:, pb].to(self.dtype), heads[:, pb].to(self.dtype)
+        A_pb = A.index_select(1, pb).to(self.dtype)
+        q_pb = q.index_select(1, pb).to(self.dtype)
+        h_pb = heads.index_select(1, pb).to(self.dtype)
         offset = q_pb - (A_pb @ h_pb[..., None])[..., 0]
         pair_moment = (A_pb @ n[..., None])[..., 0] + offset * self.pair_k[None, :, None]
         moments = torch.zeros(P, self.n_points * len(self.drivers), 3, dtype=self.dtype)
@@ -279,7 +288,7 @@ class AnnyBody:
     def pose_drivers(self, rest: RestState, person, root_rotmat, root_transl, body_pose):
         """Rotation G (B, 20, 3, 3) and translation t (B, 20, 3) of every driver."""
         D = roma.rotvec_to_rotmat(body_pose.to(self.dtype))
-        heads = rest.joint_heads[person]  # (B, 20, 3)
+        heads = _per_body(rest.joint_heads, person)  # (B, 20, 3)
         G = [root_rotmat.to(self.dtype)] + [None] * self.n_pose_bones
         t = [root_transl.to(self.dtype)] + [None] * self.n_pose_bones
         for level in self.driver_levels:
@@ -296,10 +305,10 @@ class AnnyBody:
         body_pose (B,19,3) axis-angle.
         """
         G, t = self.pose_drivers(rest, person, root_rotmat, root_transl, body_pose)
-        moments = rest.point_moments[person]  # (B, n_points, 20, 3)
+        moments = _per_body(rest.point_moments, person)  # (B, n_points, 20, 3)
         points = torch.einsum("bakl,bjal->bjk", G, moments) + torch.einsum("ja,bak->bjk", rest.point_weights, t)
         jd = self.joint_driver
-        joints = (G[:, jd] @ rest.joint_offsets[person][..., None])[..., 0] + t[:, jd]
+        joints = (G[:, jd] @ _per_body(rest.joint_offsets, person)[..., None])[..., 0] + t[:, jd]
         s = self._point_slices
         return BodyOutput(
             joints=joints,
