@@ -1,0 +1,68 @@
+"""All optimiser settings in one typed object (pycolmap-style options), with documented defaults.
+
+Residual scales (`*_scale`) say what size of error counts as "one unit" for each term, so the
+weights compare like with like; the robust penalty is applied to residual / scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Phase:
+    """One optimisation phase: Adam with a cosine-decayed learning rate."""
+
+    iterations: int
+    lr: float
+    focal_free: bool  # DESIGN §4: focal frozen in the coarse phase, free in the fine phase
+    reprojection: bool  # 2D scene and keypoint reprojection terms active
+
+
+@dataclass
+class OptimConfig:
+    # --- schedule ------------------------------------------------------------------------------
+    scene_phase: Phase = field(default_factory=lambda: Phase(150, 0.02, True, True))
+    """Scene-only initialisation shared by every method (what the scene front-end's own global
+    alignment does): cameras, per-keyframe scales and focal from `L_scene` alone."""
+    coarse: Phase = field(default_factory=lambda: Phase(200, 0.02, False, False))
+    fine: Phase = field(default_factory=lambda: Phase(150, 0.005, True, True))
+
+    # --- term weights (0 disables a term) ------------------------------------------------------
+    w_scene3d: float = 1.0  # 3D agreement of matched points (depth-normalised)
+    w_scene2d: float = 1.0  # reprojection of partner points into the other keyframe
+    w_prior: float = 1.0  # closeness to the front-end's local bodies
+    w_smooth: float = 1.0  # world-joint acceleration
+    w_keypoints: float = 1.0  # 2D keypoint reprojection
+    w_c1: float = 2.0  # contact alignment (the metric anchor)
+    w_c2: float = 2.0  # contact stillness
+    w_scale_anchor: float = 10.0  # gauge: mean log keyframe scale held when nothing else sets it
+
+    # --- residual scales -----------------------------------------------------------------------
+    scene3d_scale: float = 0.01  # relative 3D disagreement (fraction of depth)
+    scene2d_scale: float = 2.0  # px
+    keypoint_scale: float = 6.0  # px
+    smooth_scale: float = 15.0  # m/s^2 of world-joint acceleration
+    pose_prior_scale: float = 0.15  # rad per bone
+    orient_prior_scale: float = 0.1  # rad
+    transl_prior_scale: float = 0.15  # fraction of the initial root depth
+    shape_prior_scale: float = 0.1  # phenotype units
+    c1_scale: float = 0.05  # m
+    c2_scale: float = 0.01  # m per frame
+
+    # --- contacts ------------------------------------------------------------------------------
+    contact_threshold: float = 0.5  # a candidate is "in contact" when its probability exceeds this
+    contact_depth_ratio: float = 0.25  # reject a scene partner whose depth differs more than this
+    contact_max_pixels: float = 6.0  # reject partners farther than this (depth-map pixels)
+    contact_row_weight: float = 3.0
+    """The nearest-background search weighs vertical pixel distance this much more than horizontal:
+    on ground seen by a camera with little roll, depth is constant along an image row but changes
+    fast across rows, so a same-row neighbour is the better stand-in for the occluded ground."""
+
+    # --- output ----------------------------------------------------------------------------------
+    scene_voxel: float = 0.05  # m, voxel size of the exported scene point cloud
+    min_scene_conf: float = 0.3
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,219 @@
+"""The solver: JOSH's joint optimisation, the serial baseline and the ablations (DESIGN §4).
+
+Every method runs the same three steps on the same inputs, so they differ only where they should:
+1. scene-only alignment (cameras, depth scales, focal from `L_scene`) — what a scene front-end's
+   global alignment gives;
+2. one global metric scale from the people: the median ratio of body depth to scene depth at
+   contact pixels (this is contact information, so the no-`L_c1` ablation does not get it);
+3. the people: either alone with the cameras frozen (serial baseline) or jointly with the cameras,
+   scales and focal (JOSH and its ablations), in a coarse phase (3D terms) and a fine phase
+   (+ 2D reprojection, focal free).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import roma
+import torch
+
+from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, to_world
+from josh.optimize import losses
+from josh.optimize.config import OptimConfig, Phase
+from josh.optimize.problem import Problem, build_problem
+from josh.optimize.variables import Derived, Variables, derive
+from josh.types import FrontEndInputs, Intrinsics, PersonResult, Reconstruction
+
+log = logging.getLogger(__name__)
+
+METHODS = ("serial", "josh", "no_c1", "no_c2", "fixed_people", "fixed_focal")
+
+
+@dataclass(frozen=True)
+class MethodSwitches:
+    """What a method optimises and which contact terms it uses."""
+
+    joint: bool = True  # cameras and people in one optimisation (False: serial baseline)
+    c1: bool = True
+    c2: bool = True
+    people_free: bool = True
+    focal_free: bool = True
+
+    @classmethod
+    def of(cls, method: str) -> "MethodSwitches":
+        table = {
+            "josh": cls(),
+            "serial": cls(joint=False, c1=False, c2=False),
+            "no_c1": cls(c1=False),
+            "no_c2": cls(c2=False),
+            "fixed_people": cls(people_free=False),
+            "fixed_focal": cls(focal_free=False),
+        }
+        if method not in table:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        return table[method]
+
+
+def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None, method: str = "josh") -> Reconstruction:
+    """Optimise cameras, scene scale, focal and people; return everything in one world frame."""
+    config = config or OptimConfig()
+    switches = MethodSwitches.of(method)
+    torch.manual_seed(config.seed)
+    start = time.perf_counter()
+    problem = build_problem(inputs, config)
+    v = Variables(problem)
+    history: dict[str, float] = {}
+    warnings: list[str] = []
+
+    anchor = 0.0
+    _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history)
+    has_people = problem.n_rows > 0
+    metric = has_people and switches.c1 and problem.contact_row.shape[0] > 0
+    if metric:
+        factor = _contact_scale(v, problem, body, config)
+        if factor is not None:
+            v.rescale_world(factor)
+            history["contact_scale_factor"] = factor
+    if not has_people:
+        warnings.append("no people: the scene's scale is the front-end's, not metric")
+    else:
+        for name, phase in (("coarse", config.coarse), ("fine", config.fine)):
+            _run_phase(v, problem, body, config, phase, switches, name, history, anchor)
+    for w in warnings:
+        log.warning(w)
+    recon = _to_reconstruction(inputs, problem, v, body, config)
+    recon.metadata.update(method=method, warnings=warnings, losses=history,
+                          optimiser_seconds=time.perf_counter() - start, config=config.to_dict())  # fmt: skip
+    return recon
+
+
+# ------------------------------------------------------------------------------------------ phases
+def _run_phase(v, problem, body, cfg, phase: Phase, sw: MethodSwitches, stage: str, history, anchor=0.0):
+    people_stage = stage != "scene"
+    params = []
+    if not people_stage or sw.joint:
+        params += v.scene_parameters(focal=phase.focal_free and sw.focal_free)
+    if people_stage and sw.people_free:
+        params += v.people_parameters()
+    if phase.iterations <= 0 or not params:
+        return
+    opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.9))
+    for it in range(phase.iterations):
+        for group in opt.param_groups:
+            group["lr"] = phase.lr * 0.5 * (1 + math.cos(math.pi * it / phase.iterations))
+        opt.zero_grad(set_to_none=True)
+        terms = _terms(v, problem, body, cfg, phase, sw, people_stage, anchor)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            log.warning("non-finite loss in the %s phase at iteration %d; stopping the phase", stage, it)
+            break
+        loss.backward()
+        opt.step()
+        v.project_to_valid()
+    for name, value in terms.items():
+        history[f"{stage}/{name}"] = float(value)
+
+
+def _terms(v, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches, people_stage: bool, anchor: float):
+    d = derive(v, p, body, with_people=people_stage)
+    terms: dict[str, torch.Tensor] = {}
+    scene_active = not people_stage or sw.joint
+    if scene_active and len(p.kf_a):
+        terms["scene3d"] = cfg.w_scene3d * losses.scene_3d(p, d, cfg)
+        if phase.reprojection:
+            terms["scene2d"] = cfg.w_scene2d * losses.scene_2d(p, d, cfg)
+    metric_from_contacts = people_stage and sw.c1 and p.contact_row.shape[0] > 0
+    if scene_active and not metric_from_contacts:
+        terms["scale_anchor"] = cfg.w_scale_anchor * losses.scale_anchor(v, anchor)
+    if people_stage:
+        terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg)
+        terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)
+        if phase.reprojection:
+            terms["keypoints"] = cfg.w_keypoints * losses.keypoints_2d(p, d, cfg)
+        if sw.c1:
+            terms["c1"] = cfg.w_c1 * losses.contact_alignment(p, d, cfg)
+        if sw.c2:
+            terms["c2"] = cfg.w_c2 * losses.contact_stillness(p, d, cfg)
+    return terms
+
+
+@torch.no_grad()
+def _contact_scale(v, p: Problem, body, cfg: OptimConfig) -> float | None:
+    """Median ratio of body depth to scene depth over contact entries with a valid partner."""
+    d = derive(v, p, body, with_people=True)
+    x_k, z_scene, ok, _ = losses.contact_partners(p, d, cfg, check_depth=False)
+    if int(ok.sum()) < 5:
+        return None
+    return float(torch.median(x_k[ok, 2] / z_scene[ok]))
+
+
+# ------------------------------------------------------------------------------------------ output
+@torch.no_grad()
+def _to_reconstruction(inputs: FrontEndInputs, p: Problem, v: Variables, body, cfg: OptimConfig) -> Reconstruction:
+    d = derive(v, p, body, with_people=p.n_rows > 0)
+    left, alpha = interpolation_weights(p.keyframe_ids, np.arange(p.n_frames))
+    R_all, c_all = interpolate_poses(d.R_key, d.c_key, torch.as_tensor(left), torch.as_tensor(alpha))
+    focal = float(d.focal)
+    scale = d.scale.numpy().astype(np.float64)
+    metric_depth = p.depth.numpy() * scale[:, None, None]
+    points, colors = _scene_points(inputs, p, d, cfg)
+    people = _people(p, v, d, body) if p.n_rows else []
+    return Reconstruction(
+        fps=p.fps,
+        intrinsics=Intrinsics(focal, p.cx, p.cy, p.width, p.height),
+        T_wc=homogeneous(R_all, c_all),
+        keyframe_ids=p.keyframe_ids.copy(),
+        keyframe_scales=scale,
+        keyframe_depth=metric_depth.astype(np.float32),
+        keyframe_background=p.background.numpy().copy(),
+        depth_stride=p.stride,
+        scene_points=points,
+        scene_colors=colors,
+        people=people,
+        body_model=inputs.body_model,
+    )
+
+
+def _scene_points(inputs: FrontEndInputs, p: Problem, d: Derived, cfg: OptimConfig):
+    """Confident background pixels of every keyframe, in the world, thinned on a voxel grid."""
+    K, h, w = p.depth.shape
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    uv = torch.stack([(cols + 0.5) * p.stride - 0.5, (rows + 0.5) * p.stride - 0.5], -1).float()
+    keep = p.background & (p.conf >= cfg.min_scene_conf)
+    X = backproject(uv.expand(K, h, w, 2), p.depth * d.scale[:, None, None], d.focal, p.cx, p.cy)
+    W = to_world(d.R_key, d.c_key, X.reshape(K, -1, 3)).reshape(K, h, w, 3)
+    pts = W[keep].numpy().astype(np.float64)
+    colors = inputs.keyframes.colors
+    col = colors[keep.numpy()] if colors is not None else np.full((len(pts), 3), 160, np.uint8)
+    if len(pts) == 0:
+        return pts.reshape(0, 3), col.reshape(0, 3)
+    voxel = np.floor(pts / cfg.scene_voxel).astype(np.int64)
+    _, first = np.unique(voxel, axis=0, return_index=True)
+    return pts[first], col[first]
+
+
+def _people(p: Problem, v: Variables, d: Derived, body) -> list[PersonResult]:
+    R_world = d.R_row @ (roma.rotvec_to_rotmat(v.root_rot) @ p.R_init)
+    t_world = (d.R_row @ d.root_transl_cam[..., None])[..., 0] + d.c_row
+    world = lambda x: to_world(d.R_row, d.c_row, x).numpy()  # noqa: E731
+    joints, feet, contact_v = world(d.body.joints), world(d.body.foot_vertices), world(d.body.contact_vertices)
+    people = []
+    for i, pid in enumerate(p.person_ids):
+        rows = (p.row_person == i).numpy()
+        people.append(PersonResult(
+            person_id=pid,
+            frames=p.row_frame.numpy()[rows],
+            root_rotmat=R_world.numpy()[rows],
+            root_transl=t_world.numpy()[rows],
+            body_pose=v.body_pose.detach().numpy()[rows],
+            shape=v.shape.detach().numpy()[i],
+            joints=joints[rows],
+            foot_vertices=feet[rows],
+            contact_vertices=contact_v[rows],
+            contacts=p.contact_prob.numpy()[rows],
+        ))  # fmt: skip
+    return people
