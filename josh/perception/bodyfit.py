@@ -1,0 +1,152 @@
+"""Local bodies: fit the body model to each track's keypoints in the camera frame.
+
+One batched optimisation over every frame of every person (rows, as in the joint optimiser):
+- 2D reprojection of the 23 keypoints, confidence-weighted;
+- agreement with the pose front-end's metric 3D landmarks (hip-centred, camera-aligned axes);
+- pose and shape priors; temporal smoothness of the camera-frame joints.
+The root is initialised by a Kabsch fit of the zero-pose torso to the 3D landmarks and a depth
+from the focal: z = f * (metric torso size) / (pixel torso size). The root translation is thus
+consistent with `focal`, which becomes the track's `focal_assumed` (DESIGN §4 coupling).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import roma
+import torch
+from scipy import ndimage
+
+from josh.geometry.camera import project
+from josh.types import HumanTrack
+
+TORSO = [5, 6, 11, 12]  # shoulders and hips in the 23-keypoint order
+HIPS = [11, 12]
+
+
+@dataclass
+class BodyFitConfig:
+    iterations: int = 150
+    lr: float = 0.03
+    keypoint_scale: float = 8.0  # px
+    landmark_scale: float = 0.05  # m
+    pose_prior_scale: float = 0.6  # rad: a weak pull toward the zero pose
+    shape_prior_scale: float = 0.2
+    smooth_scale: float = 0.05  # m per frame^2 of camera-frame joint acceleration
+    w_landmarks: float = 0.5
+    w_smooth: float = 0.1
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotation R minimising |R src - dst| for centred point sets (n, 3)."""
+    H = src.T @ dst
+    U, _, Vt = np.linalg.svd(H)
+    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    return Vt.T @ S @ U.T
+
+
+def initial_roots(body, keypoints2d, conf, landmarks3d, focal, cx, cy):
+    """Root rotation (T,3,3) and translation (T,3) in the camera frame for one track."""
+    rest = body.rest(torch.full((1, body.shape_dim), 0.5))
+    zero = body.forward(rest, torch.zeros(1, dtype=torch.long), torch.eye(3)[None], torch.zeros(1, 3),
+                        torch.zeros(1, body.n_pose_bones, 3))  # fmt: skip
+    canon = zero.keypoints[0].numpy().astype(np.float64)
+    canon_hip = canon[HIPS].mean(0)
+    T = len(keypoints2d)
+    R = np.zeros((T, 3, 3))
+    t = np.zeros((T, 3))
+    src = canon[TORSO] - canon_hip
+    for i in range(T):  # set-up: one 3x3 SVD per frame
+        dst = landmarks3d[i, TORSO] - landmarks3d[i, HIPS].mean(0)
+        R[i] = _kabsch(src, dst)
+        metric = np.linalg.norm(dst[:2] - dst[2:], axis=1).mean()  # shoulder-hip lengths (m)
+        pix = np.linalg.norm(keypoints2d[i, [5, 6]] - keypoints2d[i, [11, 12]], axis=1).mean()
+        z = focal * metric / max(pix, 1.0)
+        hip_uv = keypoints2d[i, HIPS].mean(0)
+        hip_cam = np.array([(hip_uv[0] - cx) / focal * z, (hip_uv[1] - cy) / focal * z, z])
+        t[i] = hip_cam - R[i] @ canon_hip  # root joint sits canon_hip away from the hip midpoint
+    # per-frame torso-size depths are noisy: take a running median along the ray
+    depth = ndimage.median_filter(t[:, 2], size=min(9, T), mode="nearest")
+    t *= (depth / np.maximum(t[:, 2], 1e-3))[:, None]
+    return R, t
+
+
+def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFitConfig | None = None) -> list[HumanTrack]:
+    """Camera-frame body parameters for every track (see module doc)."""
+    cfg = config or BodyFitConfig()
+    if not tracks:
+        return []
+    P = len(tracks)
+    kp = np.concatenate([tr.keypoints2d for tr in tracks])
+    kc = np.concatenate([tr.keypoints_conf for tr in tracks])
+    lm = np.concatenate([tr.landmarks3d for tr in tracks])
+    person = np.concatenate([np.full(len(tr.frames), p) for p, tr in enumerate(tracks)])
+    frames = np.concatenate([tr.frames for tr in tracks])
+    inits = [initial_roots(body, tr.keypoints2d, tr.keypoints_conf, tr.landmarks3d, focal, cx, cy) for tr in tracks]
+    R0 = torch.as_tensor(np.concatenate([r for r, _ in inits]), dtype=torch.float32)
+    t0 = torch.as_tensor(np.concatenate([t for _, t in inits]), dtype=torch.float32)
+
+    kp_t = torch.as_tensor(kp, dtype=torch.float32)
+    kc_t = torch.as_tensor(kc, dtype=torch.float32)
+    lm_t = torch.as_tensor(lm, dtype=torch.float32)
+    person_t = torch.as_tensor(person)
+    N = len(person)
+    rot = torch.zeros(N, 3, requires_grad=True)
+    transl = t0.clone().requires_grad_(True)
+    pose = torch.zeros(N, body.n_pose_bones, 3, requires_grad=True)
+    shape = torch.full((P, body.shape_dim), 0.5, requires_grad=True)
+    # consecutive rows of one person for smoothness
+    i = np.arange(1, N - 1)
+    ok = (person[i - 1] == person[i]) & (person[i + 1] == person[i]) & (frames[i + 1] - frames[i - 1] == 2)
+    trip = torch.as_tensor(np.stack([i[ok] - 1, i[ok], i[ok] + 1], 1)) if N > 2 else torch.zeros(0, 3, dtype=torch.long)
+
+    opt = torch.optim.Adam([rot, transl, pose, shape], lr=cfg.lr)
+    for it in range(cfg.iterations):
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / cfg.iterations))
+        opt.zero_grad(set_to_none=True)
+        R = roma.rotvec_to_rotmat(rot) @ R0
+        out = body.forward(body.rest(shape), person_t, R, transl, pose)
+        loss = _fit_loss(out, kp_t, kc_t, lm_t, rot, pose, shape, trip, focal, cx, cy, cfg)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            shape.clamp_(0, 1)
+            transl[:, 2].clamp_(min=0.3)
+
+    with torch.no_grad():
+        R = (roma.rotvec_to_rotmat(rot) @ R0).numpy()
+    result = []
+    for p, tr in enumerate(tracks):
+        rows = person == p
+        result.append(HumanTrack(
+            person_id=int(tr.track_id),
+            frames=np.asarray(tr.frames),
+            root_rotmat=R[rows].astype(np.float64),
+            root_transl=transl.detach().numpy()[rows].astype(np.float64),
+            body_pose=pose.detach().numpy()[rows].astype(np.float64),
+            shape=shape.detach().numpy()[p].astype(np.float64),
+            keypoints2d=kp[rows],
+            keypoints_conf=kc[rows],
+            contact_prob=np.zeros((int(rows.sum()), len(body.contact_vertex_ids))),
+            focal_assumed=float(focal),
+        ))  # fmt: skip
+    return result
+
+
+def _fit_loss(out, kp, kc, lm, rot, pose, shape, trip, focal, cx, cy, cfg: BodyFitConfig):
+    uv = project(out.keypoints, focal, cx, cy)
+    r2d = (uv - kp).norm(dim=-1) / cfg.keypoint_scale
+    l2d = ((torch.sqrt(1 + r2d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
+    rel = out.keypoints - out.keypoints[:, HIPS].mean(1, keepdim=True)
+    r3d = (rel - lm).norm(dim=-1) / cfg.landmark_scale
+    l3d = ((torch.sqrt(1 + r3d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
+    prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2 + (shape - 0.5).square().sum(-1).mean() / cfg.shape_prior_scale**2
+    smooth = out.joints.new_zeros(())
+    if len(trip):
+        J = out.joints
+        acc = J[trip[:, 0]] - 2 * J[trip[:, 1]] + J[trip[:, 2]]
+        smooth = (acc.norm(dim=-1) / cfg.smooth_scale).square().mean()
+    return l2d + cfg.w_landmarks * l3d + 0.01 * prior + cfg.w_smooth * smooth + 0.01 * rot.square().sum(-1).mean()
