@@ -1,0 +1,132 @@
+"""Settings of a synthetic benchmark world (`SynthConfig`) and of the simulated front-ends
+(`NoiseConfig`). Every field is a command-line flag of `josh bench` (`--terrain`, `--depth-noise`..)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+TERRAINS = ("flat", "steps", "slope")
+
+
+@dataclass
+class SynthConfig:
+    """The ground-truth world: terrain, people, clip length, camera.
+
+    - terrain: "flat" (z = 0), "steps" (4-5 risers of ~0.15 m with ~0.45 m treads across the
+      walkers' path, then a landing) or "slope" (an 8-12 degree incline along the walking direction).
+    - people: number of walkers, 0..3 (with 0 the camera still walks the same path).
+    - frames: clip length in frames; fps: frame rate (the walk and the camera run in real time).
+    - keyframes: number of keyframes, evenly spaced, first and last frame included (clamped to
+      `frames`).
+    - width, height: image size in pixels; focal: true focal length in pixels. The default, 0.8 x
+      width, is a phone main camera (~26 mm equivalent, 64 degree horizontal field of view).
+    - depth_stride: keyframe depth maps have (height // stride, width // stride) pixels; depth
+      pixel (i, j) is centred on image pixel ((j + 0.5) stride - 0.5, (i + 0.5) stride - 0.5).
+    - seed: the only source of randomness; the same config gives bit-identical output.
+    """
+
+    terrain: str = "flat"
+    people: int = 2
+    frames: int = 100
+    fps: float = 30.0
+    keyframes: int = 20
+    width: int = 960
+    height: int = 540
+    focal: float = 768.0
+    depth_stride: int = 8
+    seed: int = 0
+
+    def validate(self) -> "SynthConfig":
+        if self.terrain not in TERRAINS:
+            raise ValueError(f"terrain must be one of {TERRAINS}, got {self.terrain!r}")
+        if not 0 <= self.people <= 3:
+            raise ValueError(f"people must be 0..3, got {self.people}")
+        if self.frames < 2 or self.keyframes < 2:
+            raise ValueError("need at least 2 frames and 2 keyframes")
+        if self.fps <= 0 or self.focal <= 0 or self.width < 16 or self.height < 16:
+            raise ValueError("fps, focal and image size must be positive (image at least 16 px)")
+        if self.depth_stride < 1 or self.height // self.depth_stride < 2 or self.width // self.depth_stride < 2:
+            raise ValueError("depth_stride too large for the image")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class NoiseConfig:
+    """Error modes of the simulated front-ends, each modelled on what the real models do.
+
+    Scene (MASt3R / Pi3 style point maps, MASt3R-SfM style matching):
+
+    - depth_scale_range = 2.0: each keyframe's depth has its own unknown scale s_k, log-uniform in
+      [1/r, r]. Point-map networks predict depth only up to scale, independently per view or per
+      window; a factor-2 spread is what one sees between windows before global alignment.
+    - depth_noise = 0.02: per-pixel multiplicative noise (std, fraction of depth). Pi3/MASt3R reach
+      AbsRel ~0.03-0.06 on video-depth benchmarks *after* per-frame scale alignment, of which
+      pixel-level noise is the smaller, high-frequency part.
+    - depth_distortion = 0.03: amplitude of a smooth low-frequency multiplicative warp of each depth
+      map (1 + a g(u, v), |g| <= 1): the remaining, spatially correlated part of that AbsRel
+      (networks bend planes slightly, more towards the image borders).
+    - match_pixel_noise = 1.0 px: std of the matched pixel positions. Dense matchers work at ~512 px
+      and are upsampled to the image, so ~1 px at 960 px width.
+    - match_outliers = 0.05: fraction of correspondences replaced by wrong matches. Reciprocal
+      nearest-neighbour matching with a confidence threshold keeps few outliers; 5% is typical for
+      textured outdoor scenes with moving people.
+    - matches_per_pair = 200, match_max_gap = 5: pixels sampled per keyframe pair and the largest
+      keyframe-index gap matched. ~85 pairs x ~160 visible matches = 10-20k correspondences for
+      the default clip (the optimiser's per-iteration cost scales with it); MASt3R-SfM likewise
+      matches each keyframe with its temporal neighbours (a sparse pair graph).
+    - camera_rot_noise_deg = 1.0, camera_trans_noise = 0.05: initial keyframe poses = truth
+      relative to keyframe 0 plus a random rotation (rms angle, degrees) and translation (std per
+      axis, true metres, converted to the front-end scale). Point-map/SfM front-ends have relative
+      rotation errors of ~0.5-1 degree and ATE of a few cm over short clips.
+    - focal_error = 0.2: initial focal = true (1 + e), e ~ U(-0.2, 0.2). Focal estimated from point
+      maps or taken from EXIF-less video defaults is routinely 10-20% off.
+
+    Bodies (VIMO / TRAM style per-person regressors, ViTPose-like 2D keypoints):
+
+    - pose_noise_deg = 5.0, pose_jitter_deg = 1.5: local joint rotations get a per-track bias
+      (std per axis, degrees) plus per-frame jitter. Regressors reach PA-MPJPE ~40-50 mm, i.e.
+      joint rotation errors of ~5-10 degrees that persist over a track; temporal models (VIMO)
+      keep frame-to-frame jitter small.
+    - root_rot_noise_deg = 4.0: rms angle of the camera-frame root orientation error (half per-track
+      bias, half per-frame jitter); global orientation is the least accurate body parameter.
+    - root_depth_noise = 0.05: per-frame multiplicative error of the root depth along the viewing
+      ray (half bias, half jitter), on top of the focal coupling (root depth proportional to the
+      focal the regressor assumed). Metric depth from body size is typically 5-10% off.
+    - shape_noise = 0.05: std of the shape (phenotype, units of [0, 1]) error: a few cm of height.
+    - keypoint_noise_px = 3.0: std of 2D keypoint positions; 2D detectors are within a few px at
+      ~1000 px resolution.
+    - contact_flip = 0.1: probability that a per-frame contact label of a body part (heel, toes,
+      sole, hands, buttocks) is flipped; DECO-style contact classifiers get foot contact during
+      walking right ~90% of the time, with errors that affect a whole part at once.
+    """
+
+    depth_scale_range: float = 2.0
+    depth_noise: float = 0.02
+    depth_distortion: float = 0.03
+    match_pixel_noise: float = 1.0
+    match_outliers: float = 0.05
+    matches_per_pair: int = 200
+    match_max_gap: int = 5
+    camera_rot_noise_deg: float = 1.0
+    camera_trans_noise: float = 0.05
+    focal_error: float = 0.2
+    pose_noise_deg: float = 5.0
+    pose_jitter_deg: float = 1.5
+    root_rot_noise_deg: float = 4.0
+    root_depth_noise: float = 0.05
+    shape_noise: float = 0.05
+    keypoint_noise_px: float = 3.0
+    contact_flip: float = 0.1
+
+    @classmethod
+    def none(cls) -> "NoiseConfig":
+        """No error at all (depth scales are still drawn unless depth_scale_range is set to 1)."""
+        zero = {f.name: 0.0 for f in fields(cls) if f.type in ("float", float)}
+        zero.update(depth_scale_range=1.0)
+        return cls(**zero)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,269 @@
+"""Scene front-end: SfM on a rendered textured scene, the ground-plane fallback, no crash on bad input."""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+pytest.importorskip("pycolmap")
+
+from josh.perception.scene import (  # noqa: E402
+    SceneConfig,
+    estimate_scene,
+    fit_ground_plane,
+    ground_plane_scene,
+)
+from josh.types import Intrinsics  # noqa: E402
+
+W, H, F = 320, 240, 260.0
+DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "demo2.mp4")
+
+
+# ------------------------------------------------------------------------------ synthetic scene
+# World in OpenCV axes (y down). Planes n.X = d with a texture over two in-plane coordinates.
+PLANES = [
+    # normal, d, (axis u, axis v), brightness
+    (np.array([0.0, 1.0, 0.0]), 1.5, (0, 2), 0.9),  # ground y = 1.5
+    (np.array([0.0, 0.0, 1.0]), 9.0, (0, 1), 1.0),  # back wall z = 9
+    (np.array([1.0, 0.0, 0.0]), -4.0, (2, 1), 0.8),  # left wall x = -4
+    (np.array([1.0, 0.0, 0.0]), 4.0, (2, 1), 0.7),  # right wall x = 4
+]
+TEXEL = 0.02  # m
+
+
+@lru_cache(maxsize=1)
+def _textures():
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in PLANES:
+        t = np.zeros((768, 768))
+        for sigma, amp in ((1.5, 0.6), (4.0, 1.0), (10.0, 1.0)):
+            t += amp * ndimage.gaussian_filter(rng.standard_normal((768, 768)), sigma, mode="wrap") * sigma
+        t = (t - t.mean()) / t.std()
+        out.append(np.clip(0.5 + 0.18 * t, 0, 1))
+    return out
+
+
+def _camera_path(n: int, static: bool = False):
+    """Camera-to-world poses: sideways and forward motion with a slow yaw."""
+    T = np.zeros((n, 4, 4))
+    for i in range(n):
+        s = 0.0 if static else i
+        T[i] = np.eye(4)
+        T[i, :3, :3] = Rotation.from_euler("yx", [-1.2 * s, 0.3 * s], degrees=True).as_matrix()
+        T[i, :3, 3] = [0.15 * s - 0.8, 0.0, 0.08 * s]
+    return T
+
+
+def _render(T_wc: np.ndarray, ss: int = 2):
+    """RGB uint8 (H, W, 3) and depth (H, W) of the planes seen by a pinhole camera (supersampled)."""
+    tex = _textures()
+    u, v = np.meshgrid((np.arange(W * ss) + 0.5) / ss - 0.5, (np.arange(H * ss) + 0.5) / ss - 0.5)
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    rays_c = np.stack([(u - cx) / F, (v - cy) / F, np.ones_like(u)], -1)
+    R, o = T_wc[:3, :3], T_wc[:3, 3]
+    rays = rays_c @ R.T
+    best_t = np.full(u.shape, np.inf)
+    value = np.zeros(u.shape)
+    for (n, d, (a, b), bright), t_img in zip(PLANES, tex):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (d - n @ o) / (rays @ n)
+        hit = (t > 0.05) & (t < best_t)
+        X = o + rays * t[..., None]
+        coords = np.stack([X[..., b] / TEXEL, X[..., a] / TEXEL])
+        val = ndimage.map_coordinates(t_img, coords.reshape(2, -1), order=1, mode="grid-wrap").reshape(u.shape)
+        value = np.where(hit, bright * val, value)
+        best_t = np.where(hit, t, best_t)
+    img = value.reshape(H, ss, W, ss).mean((1, 3))
+    depth = best_t.reshape(H, ss, W, ss).mean((1, 3))  # ray length along camera z is t here
+    rgb = np.repeat((np.clip(img, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
+    return rgb, depth
+
+
+@lru_cache(maxsize=2)
+def _sequence(n: int = 12, static: bool = False):
+    T = _camera_path(n, static)
+    frames, depths = zip(*(_render(t) for t in T))
+    return list(frames), np.stack(depths), T
+
+
+@lru_cache(maxsize=1)
+def _synthetic_estimate():
+    frames, depths, T = _sequence()
+    kf = np.array([0, 3, 6, 9, 11])
+    cfg = SceneConfig(sfm_step=1, max_features=2048, overlap=4, camera_model="SIMPLE_PINHOLE")
+    return estimate_scene(frames, kf, config=cfg), kf
+
+
+# ------------------------------------------------------------------------------------------ SfM
+def test_sfm_recovers_camera_motion():
+    est, kf = _synthetic_estimate()
+    _, _, T_gt = _sequence()
+    assert est.source == "sfm", est.stats
+    assert est.stats["registered_keyframes"] == len(kf)
+    assert abs(est.intrinsics.focal - F) / F < 0.05, est.intrinsics
+    np.testing.assert_allclose(est.keyframe_T_wc[0], np.eye(4), atol=1e-9)
+    # ground truth relative to keyframe 0
+    gt = np.linalg.inv(T_gt[kf[0]]) @ T_gt[kf]
+    for k in range(1, len(kf)):
+        R_err = est.keyframe_T_wc[k, :3, :3].T @ gt[k, :3, :3]
+        angle = np.degrees(np.arccos(np.clip((np.trace(R_err) - 1) / 2, -1, 1)))
+        assert angle < 1.0, (k, angle)
+    # translation directions match after one global scale
+    c_est, c_gt = est.keyframe_T_wc[1:, :3, 3], gt[1:, :3, 3]
+    s = (c_est * c_gt).sum() / (c_est**2).sum()
+    assert s > 0
+    assert np.abs(s * c_est - c_gt).max() < 0.05 * np.abs(c_gt).max()
+    # registered non-keyframes are consistent too
+    assert est.registered.sum() >= 10
+    assert np.isnan(est.all_T_wc[~est.registered]).all()
+
+
+def test_sfm_depth_maps_match_the_rendered_depth():
+    est, kf = _synthetic_estimate()
+    frames, depths, T_gt = _sequence()
+    obs = est.keyframes
+    assert obs.depth.shape == (len(kf), math.ceil(H / 8), math.ceil(W / 8))
+    _, _, T_gt = _sequence()
+    gt = np.linalg.inv(T_gt[kf[0]]) @ T_gt[kf]
+    s = np.linalg.norm(gt[-1, :3, 3]) / np.linalg.norm(est.keyframe_T_wc[-1, :3, 3])  # SfM -> metres
+    h, w = obs.depth.shape[1:]
+    rows = ((np.arange(h) + 0.5) * 8 - 0.5).round().astype(int).clip(0, H - 1)
+    cols = ((np.arange(w) + 0.5) * 8 - 0.5).round().astype(int).clip(0, W - 1)
+    for k, f in enumerate(kf):
+        valid = obs.depth[k] > 0
+        assert valid.mean() > 0.3, (k, valid.mean())
+        true = depths[f][rows[:, None], cols[None, :]]
+        rel = np.abs(obs.depth[k][valid] * s - true[valid]) / true[valid]
+        assert np.median(rel) < 0.03, (k, np.median(rel))
+        assert np.all(obs.conf[k][valid] > 0) and np.all(obs.conf[k] <= 1)
+    assert obs.background.sum() == (obs.depth > 0).sum()  # nobody masked here
+
+
+def test_correspondences_reproject_with_recovered_poses():
+    est, kf = _synthetic_estimate()
+    c = est.correspondences
+    assert len(c) > 200
+    assert np.all(np.abs(c.kf_a - c.kf_b) <= 5) and np.all(c.kf_a != c.kf_b)
+    intr = est.intrinsics
+    K = intr.matrix()
+    Xa = np.linalg.inv(K) @ np.c_[c.uv_a, np.ones(len(c))].T * c.depth_a  # (3, M) in camera a
+    T = est.keyframe_T_wc
+    Xw = np.einsum("mij,jm->mi", T[c.kf_a, :3, :3], Xa) + T[c.kf_a, :3, 3]
+    T_cw = np.linalg.inv(T[c.kf_b])
+    Xb = np.einsum("mij,mj->mi", T_cw[:, :3, :3], Xw) + T_cw[:, :3, 3]
+    np.testing.assert_allclose(Xb[:, 2], c.depth_b, rtol=0.03)
+    uv = Xb[:, :2] / Xb[:, 2:] * intr.focal + [intr.cx, intr.cy]
+    err = np.linalg.norm(uv - c.uv_b, axis=1)
+    assert np.median(err) < 1.0 and np.percentile(err, 95) < 4.0, (np.median(err), np.percentile(err, 95))
+    assert np.all((c.conf > 0) & (c.conf <= 1))
+
+
+def test_masked_pixels_are_not_background():
+    frames, _, _ = _sequence()
+    kf = np.array([0, 4, 8, 11])
+    masks = []
+    for _ in frames:
+        m = np.zeros((H // 4, W // 4), np.uint8)  # a reduced-resolution label map
+        m[20:50, 30:50] = 2
+        masks.append(m)
+    cfg = SceneConfig(sfm_step=1, max_features=2048, overlap=4)
+    est = estimate_scene(frames, kf, masks=masks, config=cfg)
+    assert est.source == "sfm", est.stats
+    # the masked box: grid rows 10..24, cols 15..24 (image rows 80..199, cols 120..199)
+    box = est.keyframes.background[:, 11:24, 16:24]
+    assert not box.any()
+    assert est.keyframes.background.mean() > 0.3
+
+
+# ------------------------------------------------------------------------------------- fallback
+def test_static_camera_falls_back_to_a_ground_plane():
+    frames = [_sequence()[0][0]] * 8  # one frame repeated: no parallax
+    feet = np.array([[-0.5, 1.4, 4.0], [0.6, 1.4, 6.0], [0.1, 1.4, 9.0], [-1.0, 1.4, 7.0]])
+    est = estimate_scene(frames, [0, 3, 7], ground_points_cam=feet, config=SceneConfig(sfm_step=1))
+    assert est.source == "ground_plane"
+    assert "sfm_failure" in est.stats
+    assert len(est.correspondences) == 0
+    np.testing.assert_allclose(est.keyframe_T_wc, np.repeat(np.eye(4)[None], 3, 0))
+    assert est.all_T_wc.shape == (8, 4, 4)
+    assert est.intrinsics.focal == pytest.approx(math.hypot(W, H))
+    np.testing.assert_allclose(est.ground_plane, [0, -1, 0, -1.4], atol=1e-6)
+    # depth of the plane y = 1.4 along each ray: z = 1.4 / ((v - cy) / f) below the horizon
+    obs = est.keyframes
+    intr = est.intrinsics
+    v = (np.arange(obs.depth.shape[1]) + 0.5) * 8 - 0.5
+    y = (v - intr.cy) / intr.focal
+    below = y > 1.4 / 100.0
+    expect = np.where(below, 1.4 / np.where(below, y, 1.0), 0.0)
+    np.testing.assert_allclose(obs.depth[1][:, 7], expect, rtol=1e-5)
+    assert not obs.background[:, ~below].any() and obs.background[:, below].all()
+
+
+def test_fit_ground_plane_tilted_and_degenerate():
+    rng = np.random.default_rng(0)
+    n_true = np.array([0.0, -math.cos(0.2), -math.sin(0.2)])  # tilted, facing the camera
+    d_true = -1.5
+    a, b = np.linalg.svd(n_true[None])[2][1:]
+    ahead = np.array([0, 0, 6.0]) - (np.array([0, 0, 6.0]) @ n_true) * n_true  # in-plane shift forward
+    pts = d_true * n_true + ahead + rng.uniform(-3, 3, (40, 1)) * a + rng.uniform(-3, 3, (40, 1)) * b
+    pts += rng.normal(0, 0.01, pts.shape)
+    outliers = rng.uniform(-2, 2, (6, 3)) + [0, 0, 6]
+    plane = fit_ground_plane(np.vstack([pts, outliers]))
+    assert abs(plane[:3] @ n_true) > 0.999
+    np.testing.assert_allclose(np.abs(pts @ plane[:3] - plane[3]).max(), 0, atol=0.05)
+    assert plane[3] < 0  # camera on the positive side
+    # no points: horizontal plane camera_height below; a line: keeps the up prior around it
+    np.testing.assert_allclose(fit_ground_plane(None, camera_height=1.6), [0, -1, 0, -1.6])
+    line = np.array([[0, 1.5, z] for z in np.linspace(3, 8, 6)])
+    np.testing.assert_allclose(fit_ground_plane(line), [0, -1, 0, -1.5], atol=1e-9)
+
+
+def test_ground_plane_scene_masks_and_colors():
+    intr = Intrinsics.centred(300.0, 160, 120)
+    mask = np.zeros((120, 160), bool)
+    mask[60:, :80] = True
+    frame = np.full((120, 160, 3), 77, np.uint8)
+    obs, plane = ground_plane_scene(intr, [0, 5], np.array([[0, 1.2, 3.0], [0.5, 1.2, 5.0], [-0.5, 1.2, 8.0]]),
+                                    person_masks=[mask, None], colors=[frame, frame])  # fmt: skip
+    assert obs.depth.shape == (2, 15, 20)
+    assert obs.colors.shape == (2, 15, 20, 3) and (obs.colors == 77).all()
+    assert not obs.background[0, 8:, :10].any() and obs.background[1, 8:, :10].all()
+    np.testing.assert_allclose(plane, [0, -1, 0, -1.2], atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------ robustness
+def test_featureless_and_tiny_inputs_do_not_crash():
+    flat = [np.full((H, W, 3), 128, np.uint8) for _ in range(6)]
+    est = estimate_scene(flat, [0, 5], config=SceneConfig(sfm_step=1))
+    assert est.source == "ground_plane" and "sfm_failure" in est.stats
+    assert est.keyframes.depth.shape == (2, 30, 40)
+    one = estimate_scene([_sequence()[0][0]], [0])
+    assert one.source == "ground_plane"
+    none = estimate_scene([], [])
+    assert none.source == "ground_plane" and none.keyframe_T_wc.shape == (0, 4, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(DEMO), reason="demo2.mp4 not present (shared/data is not part of the repository)")
+def test_demo2_scene():
+    av = pytest.importorskip("av")
+    frames = []
+    with av.open(DEMO) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for fr in c.decode(s):
+            frames.append(fr.to_ndarray(format="rgb24", width=480, height=270))
+            if len(frames) == 40:
+                break
+    kf = list(range(0, 40, 5)) + [39]
+    est = estimate_scene(frames, kf, config=SceneConfig(sfm_step=2, max_features=2048))
+    assert est.source == "sfm", est.stats
+    assert est.stats["registered_keyframes"] == len(kf)
+    assert 200 < est.intrinsics.focal < 330  # ~523 px at 960 wide
+    assert len(est.correspondences) > 500
