@@ -1,0 +1,1 @@
+"""Saving, loading and exporting results; every file is written atomically (`josh.io.atomic`)."""

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from josh.cache import cache_dir as _default_cache_dir
+from josh.errors import SetupError
 
 WHEEL_VERSION = "0.10.21"
 BUNDLE_NAME = "pose_landmarker_full.task"
@@ -38,7 +39,7 @@ _PIP_PLATFORM = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.1
                  "--implementation", "cp", "--only-binary=:all:"]  # fmt: skip
 
 
-class PoseModelError(RuntimeError):
+class PoseModelError(SetupError):
     """The pose model bundle is missing or could not be built."""
 
 

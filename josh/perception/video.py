@@ -15,15 +15,11 @@ from typing import Iterator
 
 import numpy as np
 
+from josh.errors import InputError
+
 MIN_FRAMES = 3
 
-try:  # the lead may unify the error hierarchy in josh.errors
-    from josh.errors import JoshError as _Base  # type: ignore
-except ImportError:  # pragma: no cover - depends on the rest of the package
-    _Base = Exception
-
-
-class VideoError(_Base):
+class VideoError(InputError):
     """The input is not a readable video (missing, not a video, corrupt, truncated or too short)."""
 
 
