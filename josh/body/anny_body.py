@@ -27,6 +27,7 @@ import numpy as np
 import roma
 import torch
 
+from josh.body.kinematics import LevelChain
 from josh.body.protocol import BodyOutput, RestState
 
 # The bones we pose, after the root: legs, spine, neck/head, arms (19 x 3 rotation parameters).
@@ -128,18 +129,12 @@ class AnnyBody:
         self.driver_of_bone = torch.as_tensor(driver_of)
         # parent slot of each driver in the collapsed tree, and processing levels
         self.driver_parent = [-1] + [int(driver_of[self.parents[b]]) for b in self.drivers[1:]]
-        depth = [0] * len(self.drivers)
-        for i in range(1, len(self.drivers)):
-            depth[i] = depth[self.driver_parent[i]] + 1
-        self.driver_levels = [
-            torch.tensor([i for i in range(len(self.drivers)) if depth[i] == d])
-            for d in range(1, max(depth) + 1)
-        ]
+        self._chain = LevelChain(self.driver_parent)
         self.joint_bones = torch.tensor([self._bone_index[n] for n in JOINT_BONES])
         self.joint_driver = self.driver_of_bone[self.joint_bones]
         # Anny's kinematic chain, for the reference heads q (bones sorted by depth level)
         levels, (local, order, inverse, parent) = m.kinematic_chain_levels, m.kinematic_chain_indices
-        self._chain = (levels, order, self.parents)
+        self._anny_chain = (levels, order, self.parents)
 
     # -------------------------------------------------------------------------------- point sets
     def _build_point_sets(self) -> None:
@@ -274,7 +269,7 @@ class AnnyBody:
 
     def _reference_heads(self, A: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
         """q_0 = 0, q_c = q_p + A_p (h_c - h_p), level by level down Anny's chain."""
-        levels, order, parents = self._chain
+        levels, order, parents = self._anny_chain
         parents_t = torch.as_tensor(parents)
         q = torch.zeros_like(heads)
         for first, last in levels[1:]:
@@ -287,16 +282,11 @@ class AnnyBody:
     # ------------------------------------------------------------------------------- forward
     def pose_drivers(self, rest: RestState, person, root_rotmat, root_transl, body_pose):
         """Rotation G (B, 20, 3, 3) and translation t (B, 20, 3) of every driver."""
+        B = root_rotmat.shape[0]
         D = roma.rotvec_to_rotmat(body_pose.to(self.dtype))
-        heads = _per_body(rest.joint_heads, person)  # (B, 20, 3)
-        G = [root_rotmat.to(self.dtype)] + [None] * self.n_pose_bones
-        t = [root_transl.to(self.dtype)] + [None] * self.n_pose_bones
-        for level in self.driver_levels:
-            for i in level.tolist():
-                p = self.driver_parent[i]
-                G[i] = G[p] @ D[:, i - 1]
-                t[i] = t[p] + ((G[p] - G[i]) @ heads[:, i, :, None])[..., 0]
-        return torch.stack(G, 1), torch.stack(t, 1)
+        local = torch.cat([torch.eye(3, dtype=self.dtype).expand(B, 1, 3, 3), D], 1)
+        heads = _per_body(rest.joint_heads, person)  # (B, 20, 3); the root's head is the origin
+        return self._chain.pose(root_rotmat.to(self.dtype), root_transl.to(self.dtype), local, heads)
 
     def forward(self, rest: RestState, person, root_rotmat, root_transl, body_pose) -> BodyOutput:
         """Joints, keypoints, contact candidates and foot vertices of B bodies.

@@ -50,6 +50,8 @@ class OptimConfig:
     c1_scale: float = 0.05  # m
     c2_scale: float = 0.01  # m per frame
 
+    smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms
+
     # --- contacts ------------------------------------------------------------------------------
     contact_threshold: float = 0.5  # a candidate is "in contact" when its probability exceeds this
     contact_depth_ratio: float = 0.25  # reject a scene partner whose depth differs more than this

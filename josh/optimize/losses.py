@@ -4,17 +4,18 @@ Every term returns a scalar: a weighted mean of a robust penalty of residual / s
 weight means the same thing whatever the number of residuals. Robust penalties:
 - `cauchy` log(1 + x^2) for scene matches, which contain outright outliers;
 - `pseudo_huber` sqrt(1 + x^2) - 1 (quadratic near 0, linear far) for human and contact terms.
+Temporal terms work on neighbouring rows (people's frames are consecutive rows), as slices.
 """
 
 from __future__ import annotations
 
 import torch
 
-from josh.geometry.camera import backproject, project, to_camera
+from josh.geometry.camera import project
 from josh.optimize.config import OptimConfig
 from josh.optimize.contact import lookup_partners
 from josh.optimize.problem import Problem
-from josh.optimize.variables import Derived, Variables, world_points
+from josh.optimize.variables import Derived, Variables, gather, rotate
 
 
 def cauchy(x: torch.Tensor) -> torch.Tensor:
@@ -30,34 +31,27 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------- scene
-def _match_points(p: Problem, d: Derived):
-    """World points of both ends of every correspondence, and their mean metric depth."""
-    za = d.scale[p.kf_a] * p.depth_a
-    zb = d.scale[p.kf_b] * p.depth_b
-    Xa = backproject(p.uv_a, za, d.focal, p.cx, p.cy)
-    Xb = backproject(p.uv_b, zb, d.focal, p.cx, p.cy)
-    Wa = (d.R_key[p.kf_a] @ Xa[..., None])[..., 0] + d.c_key[p.kf_a]
-    Wb = (d.R_key[p.kf_b] @ Xb[..., None])[..., 0] + d.c_key[p.kf_b]
-    return Wa, Wb, 0.5 * (za + zb)
-
-
 def scene_3d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """3D agreement of matched points, divided by their depth: scale-free, so the scene terms alone
     cannot shrink the world to nothing (the scale gauge pitfall of DESIGN §4)."""
-    Wa, Wb, z = _match_points(p, d)
-    r = (Wa - Wb).norm(dim=-1) / z.clamp(min=1e-6)
+    r = (d.W_a - d.W_b).norm(dim=-1) / (0.5 * (d.z_a + d.z_b)).clamp(min=1e-6)
     return _weighted_mean(cauchy(r / cfg.scene3d_scale), p.match_conf)
 
 
 def scene_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """Reprojection of each end's 3D point into the other keyframe, in pixels (both directions)."""
-    Wa, Wb, _ = _match_points(p, d)
-    in_a = (Wb - d.c_key[p.kf_a])[:, None, :] @ d.R_key[p.kf_a]
-    in_b = (Wa - d.c_key[p.kf_b])[:, None, :] @ d.R_key[p.kf_b]
-    ra = (project(in_a[:, 0], d.focal, p.cx, p.cy) - p.uv_a).norm(dim=-1)
-    rb = (project(in_b[:, 0], d.focal, p.cx, p.cy) - p.uv_b).norm(dim=-1)
+    in_a = _to_camera(d, p.corr_a, d.W_b)
+    in_b = _to_camera(d, p.corr_b, d.W_a)
+    ra = (project(in_a, d.focal, p.cx, p.cy) - p.uv_a).norm(dim=-1)
+    rb = (project(in_b, d.focal, p.cx, p.cy) - p.uv_b).norm(dim=-1)
     r = torch.cat([ra, rb]) / cfg.scene2d_scale
     return _weighted_mean(cauchy(r), torch.cat([p.match_conf, p.match_conf]))
+
+
+def _to_camera(d: Derived, onehot: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """World points X (n, 3) into the keyframe camera chosen per point by `onehot` (n, K)."""
+    R = gather(onehot, d.R_key)
+    return rotate(R.transpose(-1, -2), X - onehot @ d.c_key)
 
 
 def scale_anchor(v: Variables, anchor: float) -> torch.Tensor:
@@ -78,13 +72,14 @@ def prior(p: Problem, v: Variables, cfg: OptimConfig) -> torch.Tensor:
 
 def smoothness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """World-joint acceleration with real time steps (non-uniform second difference)."""
-    if p.smooth_rows.shape[0] == 0:
+    ok = p.row_next_ok[:-1] & p.row_next_ok[1:]
+    if not bool(ok.any()):
         return d.focal.new_zeros(())
-    J = world_points(d, d.body.joints)  # (N, 24, 3)
-    j0, j1, j2 = J[p.smooth_rows[:, 0]], J[p.smooth_rows[:, 1]], J[p.smooth_rows[:, 2]]
-    h0, h1 = p.smooth_dt[:, 0, None, None], p.smooth_dt[:, 1, None, None]
-    acc = 2 * ((j2 - j1) / h1 - (j1 - j0) / h0) / (h0 + h1)
-    return (acc.norm(dim=-1) / cfg.smooth_scale).square().mean()
+    J = d.joints_world
+    v = (J[1:] - J[:-1]) / p.row_dt[:, None, None]  # (N-1, 24, 3)
+    h = 0.5 * (p.row_dt[:-1] + p.row_dt[1:])[:, None, None]
+    acc = (v[1:] - v[:-1]) / h
+    return _weighted_mean((acc.norm(dim=-1) / cfg.smooth_scale).square().mean(-1), ok.to(acc.dtype))
 
 
 def keypoints_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
@@ -96,47 +91,45 @@ def keypoints_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------- contacts
 def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool = True):
-    """For every contact entry: its point in the nearest keyframe's camera, the scene depth found
-    behind it, and whether that partner passes the distance and depth checks.
+    """For every (row, contact candidate): its point in the row's nearest keyframe camera, the
+    scene depth found behind it, and whether that partner passes the distance and depth checks.
 
     The partner is the nearest background pixel of the depth map (O(1) index-map lookup, redone
     every call because the body moves). Its depth, scaled by sigma_k, is taken along the contact
     vertex's own viewing ray: the neighbour stands in for the scene the person occludes, so only
     its depth is trusted, not its lateral position (which is off by the mask's width).
     """
-    k = p.row_keyframe[p.contact_row]
-    x_world = world_points(d, d.body.contact_vertices)[p.contact_row, p.contact_vertex]
-    x_k = to_camera(d.R_key[k], d.c_key[k], x_world[:, None, :])[:, 0]
+    N, C = d.contacts_world.shape[:2]
+    R = gather(p.row_key, d.R_key)  # (N, 3, 3)
+    c = p.row_key @ d.c_key
+    x_k = (d.contacts_world - c[:, None]) @ R  # R^T (x - c), rows of points
     with torch.no_grad():
-        uv = project(x_k, d.focal, p.cx, p.cy)
+        uv = project(x_k, d.focal, p.cx, p.cy).reshape(-1, 2)
         uv_map = (uv + 0.5) / p.stride - 0.5
+        k = p.row_key_index[:, None].expand(N, C).reshape(-1)
         partner, dist, ok = lookup_partners(uv_map, k, p.nb_index, p.nb_distance)
         h, w = p.depth.shape[1:]
         flat = k * (h * w) + partner.clamp(min=0)
-        raw_depth = p.depth.reshape(-1)[flat]
-        conf = p.conf.reshape(-1)[flat]
-        ok = ok & (dist <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[:, 2] > 0.05)
-    z_scene = d.scale[k] * raw_depth
+        raw_depth = p.depth.reshape(-1)[flat].reshape(N, C)
+        conf = p.conf.reshape(-1)[flat].reshape(N, C)
+        ok = ok.reshape(N, C) & (dist.reshape(N, C) <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[..., 2] > 0.05)
+    z_scene = (p.row_key @ d.scale)[:, None] * raw_depth
     if check_depth:
         with torch.no_grad():
-            ok = ok & ((x_k[:, 2] - z_scene).abs() < cfg.contact_depth_ratio * z_scene)
+            ok = ok & ((x_k[..., 2] - z_scene).abs() < cfg.contact_depth_ratio * z_scene)
     return x_k, z_scene, ok, conf
 
 
 def contact_alignment(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """L_c1: a contact vertex lies on the scene surface behind it (metres along its ray)."""
-    if p.contact_row.shape[0] == 0:
-        return d.focal.new_zeros(())
     x_k, z_scene, ok, conf = contact_partners(p, d, cfg)
-    ray_length = x_k.norm(dim=-1) / x_k[:, 2].clamp(min=1e-3)
-    r = (x_k[:, 2] - z_scene).abs() * ray_length / cfg.c1_scale
+    ray_length = x_k.norm(dim=-1) / x_k[..., 2].clamp(min=1e-3)
+    r = (x_k[..., 2] - z_scene).abs() * ray_length / cfg.c1_scale
     return _weighted_mean(pseudo_huber(r), p.contact_weight * conf * ok)
 
 
 def contact_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """L_c2: a vertex in contact in consecutive frames does not move in the world."""
-    if p.still_row0.shape[0] == 0:
-        return d.focal.new_zeros(())
-    X = world_points(d, d.body.contact_vertices)
-    step = X[p.still_row1, p.still_vertex] - X[p.still_row0, p.still_vertex]
-    return _weighted_mean(pseudo_huber(step.norm(dim=-1) / cfg.c2_scale), p.still_weight)
+    X = d.contacts_world
+    step = (X[1:] - X[:-1]).norm(dim=-1)  # (N-1, C)
+    return _weighted_mean(pseudo_huber(step / cfg.c2_scale), p.still_weight)

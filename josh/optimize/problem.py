@@ -1,8 +1,12 @@
 """The static data of one optimisation: front-end inputs as flat, batched torch tensors.
 
-Everything is flattened once here so that each loss is a handful of tensor ops: correspondences as
-(M,) arrays, all person-frames of all people as (N,) "rows", contact entries as (E,) arrays,
-stillness pairs and smoothness triplets as index arrays.
+Everything is flattened once here so that each loss is a handful of dense tensor ops:
+- correspondences as (M,) arrays;
+- all person-frames of all people as (N,) "rows", ordered by person then frame, so temporal terms
+  are slices of neighbouring rows (`row_next_ok` says where a neighbour is the same person);
+- contact probabilities as a dense (N, C) weight map over the body's contact candidates;
+- keyframe lookups as one-hot matrices: `onehot @ table` gathers per-keyframe quantities, and its
+  backward is a matmul too (index gathers backpropagate through slow scatter-adds on a CPU).
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ def _t(x, dtype=DTYPE) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=dtype)
 
 
+def onehot(index: np.ndarray, n: int) -> torch.Tensor:
+    """(len(index), n) one-hot rows (float), for gathers by matmul."""
+    out = torch.zeros(len(index), max(n, 1), dtype=DTYPE)
+    if len(index):
+        out[torch.arange(len(index)), torch.as_tensor(np.asarray(index), dtype=torch.long)] = 1.0
+    return out
+
+
 @dataclass
 class Problem:
     n_frames: int
@@ -39,12 +51,12 @@ class Problem:
     conf: torch.Tensor
     background: torch.Tensor
     stride: float
-    nb_index: torch.Tensor
+    nb_index: torch.Tensor  # (K, h, w) nearest background pixel (flat index) of every pixel
     nb_distance: torch.Tensor
     T_init: torch.Tensor  # (K, 4, 4)
     # correspondences (M,)
-    kf_a: torch.Tensor
-    kf_b: torch.Tensor
+    corr_a: torch.Tensor  # (M, K) one-hot keyframe of each end
+    corr_b: torch.Tensor
     uv_a: torch.Tensor
     uv_b: torch.Tensor
     depth_a: torch.Tensor
@@ -52,32 +64,24 @@ class Problem:
     match_conf: torch.Tensor
     # people: rows (N,) over all person-frames
     person_ids: list
-    n_people: int
-    row_person: torch.Tensor
-    row_frame: torch.Tensor
-    row_left: torch.Tensor  # camera interpolation interval
-    row_alpha: torch.Tensor
-    row_keyframe: torch.Tensor  # nearest keyframe (contact partner search)
-    row_f_assumed: torch.Tensor
+    row_person: torch.Tensor  # (N,) person index
+    row_frame: torch.Tensor  # (N,) frame index
+    row_interval: torch.Tensor  # (N, max(K-1, 1)) one-hot keyframe interval holding the frame
+    row_alpha: torch.Tensor  # (N,) fraction along that interval
+    row_key: torch.Tensor  # (N, K) one-hot nearest keyframe (where contact partners are searched)
+    row_key_index: torch.Tensor  # (N,) the same, as indices
+    row_f_assumed: torch.Tensor  # (N,) focal the body front-end assumed
     R_init: torch.Tensor  # (N, 3, 3) camera frame
     t_init: torch.Tensor  # (N, 3)
     pose_init: torch.Tensor  # (N, J, 3)
     shape_init: torch.Tensor  # (P, S)
     keypoints2d: torch.Tensor  # (N, 23, 2)
     keypoints_conf: torch.Tensor  # (N, 23)
-    contact_prob: torch.Tensor  # (N, C)
-    # contact entries (E,) with probability above threshold
-    contact_row: torch.Tensor
-    contact_vertex: torch.Tensor
-    contact_weight: torch.Tensor
-    # stillness pairs (consecutive frames, both in contact)
-    still_row0: torch.Tensor
-    still_row1: torch.Tensor
-    still_vertex: torch.Tensor
-    still_weight: torch.Tensor
-    # smoothness triplets of consecutive rows of one person, with their time steps (s)
-    smooth_rows: torch.Tensor  # (Q, 3)
-    smooth_dt: torch.Tensor  # (Q, 2)
+    contact_prob: torch.Tensor  # (N, C) as the front-end gave it
+    contact_weight: torch.Tensor  # (N, C) probability where above the threshold, else 0
+    still_weight: torch.Tensor  # (N-1, C) weight of "row i and i+1 both in contact" (same person, next frame)
+    row_next_ok: torch.Tensor  # (N-1,) rows i and i+1 are the same person, at most `max_gap` frames apart
+    row_dt: torch.Tensor  # (N-1,) seconds between rows i and i+1
 
     @property
     def n_keyframes(self) -> int:
@@ -87,18 +91,29 @@ class Problem:
     def n_rows(self) -> int:
         return int(self.row_person.shape[0])
 
+    @property
+    def n_people(self) -> int:
+        return len(self.person_ids)
+
+    @property
+    def n_correspondences(self) -> int:
+        return int(self.uv_a.shape[0])
+
 
 def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
     kfs = inputs.keyframes
     intr = inputs.intrinsics
-    nb_index, nb_distance = nearest_background_maps(kfs.background, config.contact_row_weight)
+    K = kfs.n_keyframes
+    nb_index, nb_distance = nearest_background_maps(kfs.background & (kfs.depth > 0), config.contact_row_weight)
     corr = inputs.correspondences
-    humans = inputs.humans
-
     rows = _people_rows(inputs)
-    left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"])
+    left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"]) if K else (np.zeros(0, int), np.zeros(0))
     nearest = np.abs(rows["frame"][:, None] - kfs.frame_ids[None]).argmin(1) if len(rows["frame"]) else np.zeros(0, int)
-    contact = _contact_entries(rows, config.contact_threshold)
+    prob = rows["contact"]
+    contact_w = np.where(prob > config.contact_threshold, prob, 0.0)
+    next_ok, dt = _neighbours(rows["person"], rows["frame"], inputs.fps, config.smooth_max_gap)
+    adjacent = next_ok & (np.diff(rows["frame"]) == 1) if len(next_ok) else next_ok
+    still = contact_w[:-1] * contact_w[1:] * adjacent[:, None] if len(prob) > 1 else np.zeros((0, prob.shape[1]))
 
     return Problem(
         n_frames=inputs.n_frames,
@@ -116,30 +131,32 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         nb_index=torch.as_tensor(nb_index),
         nb_distance=torch.as_tensor(nb_distance),
         T_init=_t(inputs.keyframe_T_wc),
-        kf_a=torch.as_tensor(corr.kf_a, dtype=torch.long),
-        kf_b=torch.as_tensor(corr.kf_b, dtype=torch.long),
-        uv_a=_t(corr.uv_a),
-        uv_b=_t(corr.uv_b),
+        corr_a=onehot(corr.kf_a, K),
+        corr_b=onehot(corr.kf_b, K),
+        uv_a=_t(corr.uv_a).reshape(-1, 2),
+        uv_b=_t(corr.uv_b).reshape(-1, 2),
         depth_a=_t(corr.depth_a),
         depth_b=_t(corr.depth_b),
         match_conf=_t(corr.conf),
-        person_ids=[h.person_id for h in humans],
-        n_people=len(humans),
+        person_ids=[h.person_id for h in inputs.humans],
         row_person=torch.as_tensor(rows["person"], dtype=torch.long),
         row_frame=torch.as_tensor(rows["frame"], dtype=torch.long),
-        row_left=torch.as_tensor(left, dtype=torch.long),
+        row_interval=onehot(left, K - 1),
         row_alpha=_t(alpha),
-        row_keyframe=torch.as_tensor(nearest, dtype=torch.long),
+        row_key=onehot(nearest, K),
+        row_key_index=torch.as_tensor(nearest, dtype=torch.long),
         row_f_assumed=_t(rows["f_assumed"]),
         R_init=_t(rows["R"]),
         t_init=_t(rows["t"]),
         pose_init=_t(rows["pose"]),
-        shape_init=_t(np.stack([h.shape for h in humans]) if humans else np.zeros((0, 6))),
+        shape_init=_t(np.stack([h.shape for h in inputs.humans]) if inputs.humans else np.zeros((0, 6))),
         keypoints2d=_t(rows["kp"]),
         keypoints_conf=_t(rows["kp_conf"]),
-        contact_prob=_t(rows["contact"]),
-        **contact,
-        **_smooth_triplets(rows["person"], rows["frame"], inputs.fps),
+        contact_prob=_t(prob),
+        contact_weight=_t(contact_w),
+        still_weight=_t(still),
+        row_next_ok=torch.as_tensor(next_ok),
+        row_dt=_t(dt),
     )
 
 
@@ -163,38 +180,10 @@ def _people_rows(inputs: FrontEndInputs) -> dict:
     )
 
 
-def _contact_entries(rows: dict, threshold: float) -> dict:
-    prob = rows["contact"]
-    on = prob > threshold
-    row, vertex = np.nonzero(on)
-    # stillness: same person, next frame, same vertex in contact at both
-    person, frame = rows["person"], rows["frame"]
-    nxt = np.arange(len(person)) + 1
-    consecutive = np.zeros(len(person), bool)
-    if len(person) > 1:
-        consecutive[:-1] = (person[1:] == person[:-1]) & (frame[1:] == frame[:-1] + 1)
-    both = on[:-1] & on[1:] & consecutive[:-1, None] if len(person) > 1 else np.zeros((0, prob.shape[1]), bool)
-    r0, v0 = np.nonzero(both)
-    return dict(
-        contact_row=torch.as_tensor(row, dtype=torch.long),
-        contact_vertex=torch.as_tensor(vertex, dtype=torch.long),
-        contact_weight=_t(prob[row, vertex]),
-        still_row0=torch.as_tensor(r0, dtype=torch.long),
-        still_row1=torch.as_tensor(nxt[r0] if len(r0) else r0, dtype=torch.long),
-        still_vertex=torch.as_tensor(v0, dtype=torch.long),
-        still_weight=_t(prob[r0, v0] * prob[r0 + 1, v0] if len(r0) else np.zeros(0)),
-    )
-
-
-def _smooth_triplets(person: np.ndarray, frame: np.ndarray, fps: float, max_gap: int = 5) -> dict:
-    """Consecutive rows (i-1, i, i+1) of one person whose frame gaps are at most `max_gap`."""
-    if len(person) < 3:
-        return dict(smooth_rows=torch.zeros((0, 3), dtype=torch.long), smooth_dt=torch.zeros((0, 2)))
-    i = np.arange(1, len(person) - 1)
-    same = (person[i - 1] == person[i]) & (person[i + 1] == person[i])
-    gap0, gap1 = frame[i] - frame[i - 1], frame[i + 1] - frame[i]
-    ok = same & (gap0 <= max_gap) & (gap1 <= max_gap)
-    i = i[ok]
-    rows = np.stack([i - 1, i, i + 1], 1)
-    dt = np.stack([gap0[ok], gap1[ok]], 1) / fps
-    return dict(smooth_rows=torch.as_tensor(rows, dtype=torch.long), smooth_dt=_t(dt))
+def _neighbours(person: np.ndarray, frame: np.ndarray, fps: float, max_gap: int):
+    """Whether row i+1 continues row i's person within `max_gap` frames, and the time step (s)."""
+    if len(person) < 2:
+        return np.zeros(0, bool), np.zeros(0)
+    gap = np.diff(frame)
+    ok = (person[1:] == person[:-1]) & (gap >= 1) & (gap <= max_gap)
+    return ok, np.where(ok, gap, 1) / fps

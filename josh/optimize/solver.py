@@ -1,13 +1,15 @@
 """The solver: JOSH's joint optimisation, the serial baseline and the ablations (DESIGN §4).
 
-Every method runs the same three steps on the same inputs, so they differ only where they should:
-1. scene-only alignment (cameras, depth scales, focal from `L_scene`) — what a scene front-end's
-   global alignment gives;
+Every method runs the same steps on the same inputs, so they differ only where they should:
+1. scene-only alignment (cameras, depth scales, focal from `L_scene`, mean log-scale held) — what
+   a scene front-end's global alignment gives;
 2. one global metric scale from the people: the median ratio of body depth to scene depth at
-   contact pixels (this is contact information, so the no-`L_c1` ablation does not get it);
-3. the people: either alone with the cameras frozen (serial baseline) or jointly with the cameras,
-   scales and focal (JOSH and its ablations), in a coarse phase (3D terms) and a fine phase
-   (+ 2D reprojection, focal free).
+   contact pixels. This uses contacts, so the no-`L_c1` ablation does not get it (its scene keeps
+   the front-end's scale); the serial baseline does (DESIGN: "fix one global scale from
+   human/scene depth at contacts");
+3. the people: either alone with the cameras frozen and no contact terms (serial baseline) or
+   jointly with the cameras, scales and focal (JOSH and its ablations), in a coarse phase (3D
+   terms, focal frozen) and a fine phase (+ 2D reprojection, focal free).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from josh.geometry.camera import backproject, homogeneous, interpolate_poses, in
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
 from josh.optimize.problem import Problem, build_problem
-from josh.optimize.variables import Derived, Variables, derive
+from josh.optimize.variables import Variables, derive, to_rows_world
 from josh.types import FrontEndInputs, Intrinsics, PersonResult, Reconstruction
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ class MethodSwitches:
     """What a method optimises and which contact terms it uses."""
 
     joint: bool = True  # cameras and people in one optimisation (False: serial baseline)
-    c1: bool = True
-    c2: bool = True
+    c1: bool = True  # contact alignment (and the contact-based global scale)
+    c2: bool = True  # contact stillness
+    contact_scale: bool = True  # global metric scale from contacts before the people phases
     people_free: bool = True
     focal_free: bool = True
 
@@ -48,7 +51,7 @@ class MethodSwitches:
         table = {
             "josh": cls(),
             "serial": cls(joint=False, c1=False, c2=False),
-            "no_c1": cls(c1=False),
+            "no_c1": cls(c1=False, contact_scale=False),
             "no_c2": cls(c2=False),
             "fixed_people": cls(people_free=False),
             "fixed_focal": cls(focal_free=False),
@@ -69,20 +72,21 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
     history: dict[str, float] = {}
     warnings: list[str] = []
 
-    anchor = 0.0
-    _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history)
+    _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history, gauge=0.0)
     has_people = problem.n_rows > 0
-    metric = has_people and switches.c1 and problem.contact_row.shape[0] > 0
-    if metric:
+    if has_people and switches.contact_scale:
         factor = _contact_scale(v, problem, body, config)
-        if factor is not None:
+        if factor is None:
+            warnings.append("too few contacts with a scene partner: the scene scale is the front-end's")
+        else:
             v.rescale_world(factor)
             history["contact_scale_factor"] = factor
     if not has_people:
         warnings.append("no people: the scene's scale is the front-end's, not metric")
     else:
+        gauge = float(v.log_scale.detach().mean())  # held where no contact term sets the scale
         for name, phase in (("coarse", config.coarse), ("fine", config.fine)):
-            _run_phase(v, problem, body, config, phase, switches, name, history, anchor)
+            _run_phase(v, problem, body, config, phase, switches, name, history, gauge)
     for w in warnings:
         log.warning(w)
     recon = _to_reconstruction(inputs, problem, v, body, config)
@@ -92,21 +96,22 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
 
 
 # ------------------------------------------------------------------------------------------ phases
-def _run_phase(v, problem, body, cfg, phase: Phase, sw: MethodSwitches, stage: str, history, anchor=0.0):
+def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches,
+               stage: str, history: dict, gauge: float) -> None:  # fmt: skip
     people_stage = stage != "scene"
-    params = []
-    if not people_stage or sw.joint:
-        params += v.scene_parameters(focal=phase.focal_free and sw.focal_free)
+    scene_free = not people_stage or sw.joint
+    params = v.scene_parameters(focal=phase.focal_free and sw.focal_free) if scene_free else []
     if people_stage and sw.people_free:
         params += v.people_parameters()
     if phase.iterations <= 0 or not params:
         return
     opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.9))
+    terms: dict[str, torch.Tensor] = {}
     for it in range(phase.iterations):
         for group in opt.param_groups:
             group["lr"] = phase.lr * 0.5 * (1 + math.cos(math.pi * it / phase.iterations))
         opt.zero_grad(set_to_none=True)
-        terms = _terms(v, problem, body, cfg, phase, sw, people_stage, anchor)
+        terms = _terms(v, problem, body, cfg, phase, sw, people_stage, gauge)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             log.warning("non-finite loss in the %s phase at iteration %d; stopping the phase", stage, it)
@@ -115,20 +120,21 @@ def _run_phase(v, problem, body, cfg, phase: Phase, sw: MethodSwitches, stage: s
         opt.step()
         v.project_to_valid()
     for name, value in terms.items():
-        history[f"{stage}/{name}"] = float(value)
+        history[f"{stage}/{name}"] = float(value.detach())
 
 
-def _terms(v, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches, people_stage: bool, anchor: float):
-    d = derive(v, p, body, with_people=people_stage)
+def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches, people_stage: bool,
+           gauge: float):  # fmt: skip
+    scene_active = (not people_stage or sw.joint) and p.n_correspondences > 0
+    d = derive(v, p, body, scene=scene_active, people=people_stage)
     terms: dict[str, torch.Tensor] = {}
-    scene_active = not people_stage or sw.joint
-    if scene_active and len(p.kf_a):
+    if scene_active:
         terms["scene3d"] = cfg.w_scene3d * losses.scene_3d(p, d, cfg)
         if phase.reprojection:
             terms["scene2d"] = cfg.w_scene2d * losses.scene_2d(p, d, cfg)
-    metric_from_contacts = people_stage and sw.c1 and p.contact_row.shape[0] > 0
-    if scene_active and not metric_from_contacts:
-        terms["scale_anchor"] = cfg.w_scale_anchor * losses.scale_anchor(v, anchor)
+    contacts_set_scale = people_stage and sw.c1
+    if (not people_stage or sw.joint) and not contacts_set_scale:
+        terms["scale_anchor"] = cfg.w_scale_anchor * losses.scale_anchor(v, gauge)
     if people_stage:
         terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg)
         terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)
@@ -142,43 +148,41 @@ def _terms(v, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitch
 
 
 @torch.no_grad()
-def _contact_scale(v, p: Problem, body, cfg: OptimConfig) -> float | None:
+def _contact_scale(v: Variables, p: Problem, body, cfg: OptimConfig) -> float | None:
     """Median ratio of body depth to scene depth over contact entries with a valid partner."""
-    d = derive(v, p, body, with_people=True)
+    d = derive(v, p, body, scene=False, people=True)
     x_k, z_scene, ok, _ = losses.contact_partners(p, d, cfg, check_depth=False)
+    ok = ok & (p.contact_weight > 0)
     if int(ok.sum()) < 5:
         return None
-    return float(torch.median(x_k[ok, 2] / z_scene[ok]))
+    return float(torch.median(x_k[..., 2][ok] / z_scene[ok]))
 
 
 # ------------------------------------------------------------------------------------------ output
 @torch.no_grad()
 def _to_reconstruction(inputs: FrontEndInputs, p: Problem, v: Variables, body, cfg: OptimConfig) -> Reconstruction:
-    d = derive(v, p, body, with_people=p.n_rows > 0)
+    d = derive(v, p, body, scene=False, people=p.n_rows > 0)
     left, alpha = interpolation_weights(p.keyframe_ids, np.arange(p.n_frames))
     R_all, c_all = interpolate_poses(d.R_key, d.c_key, torch.as_tensor(left), torch.as_tensor(alpha))
-    focal = float(d.focal)
     scale = d.scale.numpy().astype(np.float64)
-    metric_depth = p.depth.numpy() * scale[:, None, None]
     points, colors = _scene_points(inputs, p, d, cfg)
-    people = _people(p, v, d, body) if p.n_rows else []
     return Reconstruction(
         fps=p.fps,
-        intrinsics=Intrinsics(focal, p.cx, p.cy, p.width, p.height),
+        intrinsics=Intrinsics(float(d.focal), p.cx, p.cy, p.width, p.height),
         T_wc=homogeneous(R_all, c_all),
         keyframe_ids=p.keyframe_ids.copy(),
         keyframe_scales=scale,
-        keyframe_depth=metric_depth.astype(np.float32),
+        keyframe_depth=(p.depth.numpy() * scale[:, None, None]).astype(np.float32),
         keyframe_background=p.background.numpy().copy(),
         depth_stride=p.stride,
         scene_points=points,
         scene_colors=colors,
-        people=people,
+        people=_people(p, v, d) if p.n_rows else [],
         body_model=inputs.body_model,
     )
 
 
-def _scene_points(inputs: FrontEndInputs, p: Problem, d: Derived, cfg: OptimConfig):
+def _scene_points(inputs: FrontEndInputs, p: Problem, d, cfg: OptimConfig):
     """Confident background pixels of every keyframe, in the world, thinned on a voxel grid."""
     K, h, w = p.depth.shape
     rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
@@ -196,11 +200,10 @@ def _scene_points(inputs: FrontEndInputs, p: Problem, d: Derived, cfg: OptimConf
     return pts[first], col[first]
 
 
-def _people(p: Problem, v: Variables, d: Derived, body) -> list[PersonResult]:
+def _people(p: Problem, v: Variables, d) -> list[PersonResult]:
     R_world = d.R_row @ (roma.rotvec_to_rotmat(v.root_rot) @ p.R_init)
     t_world = (d.R_row @ d.root_transl_cam[..., None])[..., 0] + d.c_row
-    world = lambda x: to_world(d.R_row, d.c_row, x).numpy()  # noqa: E731
-    joints, feet, contact_v = world(d.body.joints), world(d.body.foot_vertices), world(d.body.contact_vertices)
+    feet = to_rows_world(d, d.body.foot_vertices).numpy()
     people = []
     for i, pid in enumerate(p.person_ids):
         rows = (p.row_person == i).numpy()
@@ -211,9 +214,9 @@ def _people(p: Problem, v: Variables, d: Derived, body) -> list[PersonResult]:
             root_transl=t_world.numpy()[rows],
             body_pose=v.body_pose.detach().numpy()[rows],
             shape=v.shape.detach().numpy()[i],
-            joints=joints[rows],
+            joints=d.joints_world.numpy()[rows],
             foot_vertices=feet[rows],
-            contact_vertices=contact_v[rows],
+            contact_vertices=d.contacts_world.numpy()[rows],
             contacts=p.contact_prob.numpy()[rows],
         ))  # fmt: skip
     return people

@@ -5,9 +5,11 @@ Parameterisation (DESIGN §4):
 - keyframe k: camera-to-world rotation exp(rot_k) R_k^init and centre c_k; keyframe 0 is fixed
   (it defines the world frame); depth scale sigma_k = exp(log_scale_k);
 - person p: shape beta_p; row (person-frame) n: root orientation exp(root_rot_n) R_n^init and
-  body pose in the camera frame, and root translation t~_n with the focal-depth coupling
-  t_n = (f / f_assumed) t~_n (a body front-end places a person at a depth proportional to the focal
-  it assumed, so changing the focal moves the person along the viewing ray consistently).
+  body pose in the camera frame, and root position t~_n with the focal-depth coupling
+  t_z = (f / f_assumed) t~_z. A body front-end infers depth from apparent size, so its root depth
+  is proportional to the focal it assumed while x and y are metric offsets that keep the root's
+  projection fixed (TRAM's t = (t_x, t_y, 2f/(b s))): scaling only z with the focal moves the
+  person consistently as the focal is refined.
 """
 
 from __future__ import annotations
@@ -18,8 +20,18 @@ import roma
 import torch
 
 from josh.body.protocol import BodyOutput
-from josh.geometry.camera import interpolate_poses, to_world
+from josh.geometry.camera import backproject
 from josh.optimize.problem import DTYPE, Problem
+
+
+def gather(onehot: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rows of `table` (K, ...) picked by one-hot rows (n, K): (n, ...), with a matmul backward."""
+    return (onehot @ table.reshape(table.shape[0], -1)).reshape(onehot.shape[0], *table.shape[1:])
+
+
+def rotate(R: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """R x for rotations (..., 3, 3) and vectors (..., 3), elementwise (no tiny bmm calls)."""
+    return (R * x[..., None, :]).sum(-1)
 
 
 class Variables(torch.nn.Module):
@@ -37,7 +49,7 @@ class Variables(torch.nn.Module):
         self.body_pose = torch.nn.Parameter(problem.pose_init.clone())
         self.register_buffer("R_key_init", problem.T_init[:, :3, :3].clone())
         gauge = torch.ones(K, 1, dtype=DTYPE)
-        gauge[0] = 0.0
+        gauge[:1] = 0.0
         self.register_buffer("gauge_mask", gauge)  # keyframe 0 stays where it is
 
     # groups of parameters, for freezing per method and phase
@@ -58,40 +70,67 @@ class Variables(torch.nn.Module):
         """Keep the shape inside the body model's range (phenotypes live in [0, 1])."""
         self.shape.clamp_(0.0, 1.0)
 
-    def keyframe_centres(self) -> torch.Tensor:
-        """Camera centres with keyframe 0's held fixed (no gradient reaches it)."""
-        m = self.gauge_mask
-        return m * self.cam_centre + (1 - m) * self.cam_centre.detach()
-
 
 @dataclass
 class Derived:
-    """What the losses read: current cameras, scales, focal and bodies."""
+    """What the losses read: current cameras, scales, focal, matched points and bodies."""
 
     focal: torch.Tensor
     R_key: torch.Tensor  # (K, 3, 3) camera-to-world
     c_key: torch.Tensor  # (K, 3)
     scale: torch.Tensor  # (K,)
-    R_row: torch.Tensor | None = None  # (N, 3, 3) camera of each person row
+    # scene: world points of both ends of every correspondence, and their metric depths
+    W_a: torch.Tensor | None = None
+    W_b: torch.Tensor | None = None
+    z_a: torch.Tensor | None = None
+    z_b: torch.Tensor | None = None
+    # people
+    R_row: torch.Tensor | None = None  # (N, 3, 3) camera of each row
     c_row: torch.Tensor | None = None
+    root_transl_cam: torch.Tensor | None = None  # (N, 3)
     body: BodyOutput | None = None  # camera-frame bodies of every row
-    root_transl_cam: torch.Tensor | None = None
+    joints_world: torch.Tensor | None = None  # (N, 24, 3)
+    contacts_world: torch.Tensor | None = None  # (N, C, 3)
 
 
-def derive(v: Variables, problem: Problem, body_model, with_people: bool) -> Derived:
-    focal = problem.f_init * torch.exp(v.log_focal[0])
+def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool) -> Derived:
+    focal = p.f_init * torch.exp(v.log_focal[0])
     R_key = roma.rotvec_to_rotmat(v.cam_rot * v.gauge_mask) @ v.R_key_init
-    d = Derived(focal=focal, R_key=R_key, c_key=v.keyframe_centres(), scale=torch.exp(v.log_scale))
-    if not with_people or problem.n_rows == 0:
-        return d
-    d.R_row, d.c_row = interpolate_poses(R_key, d.c_key, problem.row_left, problem.row_alpha)
-    d.root_transl_cam = v.root_transl * (focal / problem.row_f_assumed)[:, None]
-    root_R = roma.rotvec_to_rotmat(v.root_rot) @ problem.R_init
-    rest = body_model.rest(v.shape)
-    d.body = body_model.forward(rest, problem.row_person, root_R, d.root_transl_cam, v.body_pose)
+    c_key = v.gauge_mask * v.cam_centre + (1 - v.gauge_mask) * v.cam_centre.detach()
+    d = Derived(focal=focal, R_key=R_key, c_key=c_key, scale=torch.exp(v.log_scale))
+    if scene and p.n_correspondences:
+        d.W_a, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
+        d.W_b, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
+    if people and p.n_rows:
+        d.R_row, d.c_row = row_cameras(d.R_key, d.c_key, p)
+        depth = v.root_transl[:, 2] * focal / p.row_f_assumed  # the focal-depth coupling
+        d.root_transl_cam = torch.cat([v.root_transl[:, :2], depth[:, None]], 1)
+        root_R = roma.rotvec_to_rotmat(v.root_rot) @ p.R_init
+        d.body = body_model.forward(body_model.rest(v.shape), p.row_person, root_R, d.root_transl_cam, v.body_pose)
+        d.joints_world = to_rows_world(d, d.body.joints)
+        d.contacts_world = to_rows_world(d, d.body.contact_vertices)
     return d
 
 
-def world_points(d: Derived, points_cam: torch.Tensor) -> torch.Tensor:
+def _world_points(d: Derived, onehot: torch.Tensor, uv, depth, p: Problem):
+    z = (onehot @ d.scale) * depth
+    X = backproject(uv, z, d.focal, p.cx, p.cy)
+    return rotate(gather(onehot, d.R_key), X) + onehot @ d.c_key, z
+
+
+def row_cameras(R_key: torch.Tensor, c_key: torch.Tensor, p: Problem):
+    """Camera-to-world of every row's frame: keyframe poses interpolated (slerp, linear centre)."""
+    if R_key.shape[0] == 1:
+        n = p.n_rows
+        return R_key.expand(n, 3, 3), c_key.expand(n, 3)
+    step = roma.rotmat_to_rotvec(R_key[:-1].transpose(-1, -2) @ R_key[1:])  # (K-1, 3)
+    a = p.row_alpha[:, None]
+    R0 = gather(p.row_interval, R_key[:-1])
+    R = R0 @ roma.rotvec_to_rotmat(a * (p.row_interval @ step))
+    c = (1 - a) * (p.row_interval @ c_key[:-1]) + a * (p.row_interval @ c_key[1:])
+    return R, c
+
+
+def to_rows_world(d: Derived, points_cam: torch.Tensor) -> torch.Tensor:
     """Camera-frame points of each row (N, n, 3) -> world."""
-    return to_world(d.R_row, d.c_row, points_cam)
+    return points_cam @ d.R_row.transpose(-1, -2) + d.c_row[:, None, :]

@@ -455,8 +455,8 @@ def camera_path(rng: np.random.Generator, terrain: Terrain, line: CentreLine, gr
     group centre, 1.4-1.7 m above the terrain, looking at the group, with smooth shake."""
     T = len(times)
     centre, psi = line.at(group_s, group_lane)
-    back = rng.uniform(2.6, 3.4) + 0.25 * np.sin(2 * np.pi * times / rng.uniform(4, 8) + rng.uniform(0, 6.3))
-    lateral = rng.uniform(2.0, 2.8) + 0.25 * np.sin(2 * np.pi * times / rng.uniform(4, 8) + rng.uniform(0, 6.3))
+    back = rng.uniform(3.8, 4.8) + 0.25 * np.sin(2 * np.pi * times / rng.uniform(4, 8) + rng.uniform(0, 6.3))
+    lateral = rng.uniform(1.6, 2.4) + 0.25 * np.sin(2 * np.pi * times / rng.uniform(4, 8) + rng.uniform(0, 6.3))
     # heading smoothed so the camera does not copy every wiggle of the path
     eye_xy = centre - back[:, None] * forward_dir(psi) + side * lateral[:, None] * left_normal(psi)
     cam_h = rng.uniform(1.45, 1.65)

@@ -37,4 +37,5 @@ class GroundTruth:
     depth_stride: float
     scene_points: np.ndarray  # (M, 3) dense samples of the static surfaces (for CD)
     people: list[PersonTruth] = field(default_factory=list)
-    depth_scale: np.ndarray | None = None  # (K,) the unknown scale the simulated front-end applied
+    keyframe_colors: np.ndarray | None = None  # (K, h, w, 3) uint8 texture of the static scene
+    world: object | None = None  # the analytic `josh.synth.world.World` (surfaces, ray casting)
