@@ -1,5 +1,7 @@
 """The exported world: a reconstruction built Z-up, moved by a random rigid motion, comes back Z-up."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,14 @@ def test_non_rigid_transform_is_refused(body):
     recon, _ = synthetic_reconstruction(body, n_frames=4, n_people=1)
     with pytest.raises(InputError, match="not rigid"):
         apply_world_transform(recon, np.diag([2.0, 2.0, 2.0, 1.0]))
+
+
+def test_a_person_without_frames_is_ignored(body):
+    recon, world_to_internal = synthetic_reconstruction(body, n_frames=12, world_to_internal=random_rigid(7))
+    p = recon.people[0]
+    empty = dataclasses.replace(p, person_id=99, frames=p.frames[:0], root_rotmat=p.root_rotmat[:0],
+                                root_transl=p.root_transl[:0], body_pose=p.body_pose[:0], joints=p.joints[:0],
+                                foot_vertices=p.foot_vertices[:0], contact_vertices=p.contact_vertices[:0],
+                                contacts=p.contacts[:0])  # fmt: skip
+    with_empty = dataclasses.replace(recon, people=[empty] + recon.people)
+    assert np.allclose(estimate_world_frame(with_empty, body).transform, estimate_world_frame(recon, body).transform)

@@ -57,10 +57,11 @@ class WorldFrame:
 # ------------------------------------------------------------------------------------ estimate
 def estimate_world_frame(recon: Reconstruction, body=None, max_refine_angle_deg: float = 12.0) -> WorldFrame:
     """Gravity-aligned Z-up frame of `recon` (in whatever frame `recon` currently is)."""
-    up, up_source = _estimate_up(recon, _body_up_axis(recon, body), max_refine_angle_deg)
-    ground, ground_source = _ground_height(recon, up)
-    R = _axes(recon, up)
-    reference = recon.people[0].root_transl[0] if recon.people else recon.T_wc[0, :3, 3]
+    seen = dataclasses.replace(recon, people=[p for p in recon.people if len(p.frames)])
+    up, up_source = _estimate_up(seen, _body_up_axis(recon, body), max_refine_angle_deg)
+    ground, ground_source = _ground_height(seen, up)
+    R = _axes(seen, up)
+    reference = seen.people[0].root_transl[0] if seen.people else seen.T_wc[0, :3, 3]
     reference = np.asarray(reference, np.float64)
     origin = reference - (reference @ up - ground) * up  # on the ground, under the reference
     T = np.eye(4)

@@ -35,7 +35,7 @@ def evenly_spaced(n: int, count: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, count)).astype(int))
 
 
-def person_meshes(body, person: PersonResult, rows, batch_size: int = 16) -> Iterator[tuple[int, np.ndarray]]:
+def person_meshes(body, person: PersonResult, rows, batch_size: int = 32) -> Iterator[tuple[int, np.ndarray]]:
     """(row, vertices (V, 3) float32) of `person` at `rows` (indices into its frames), in order."""
     rows = np.asarray(rows, int)
     shape = torch.as_tensor(np.asarray(person.shape), dtype=torch.float64)

@@ -34,7 +34,7 @@ CAMERA_COLOR = np.array([220, 40, 40], np.uint8)
 
 def write_recording(recon: Reconstruction, body, path: str | Path,
                     frames: Iterable[tuple[int, np.ndarray]] | None = None, *, jpeg_quality: int = 85,
-                    max_path_points: int = 256, mesh_batch: int = 16) -> Path:  # fmt: skip
+                    max_path_points: int = 256, mesh_batch: int = 32) -> Path:  # fmt: skip
     """Write the recording to `path` atomically.
 
     `frames`: optional iterable of (frame_index, RGB uint8 (H, W, 3)) video frames, streamed (not
