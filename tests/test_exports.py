@@ -164,3 +164,12 @@ def test_failed_run_leaves_no_report(body, exported, tmp_path, monkeypatch):
         write_outputs(exported, body, out, report={}, bodies_per_person=1)
     assert not (out / "report.json").exists()  # the old report would claim a complete set
     assert not [p for p in out.rglob(".*")]
+
+
+def test_write_outputs_without_people(body, tmp_path):
+    recon, _ = synthetic_reconstruction(body, n_frames=4, n_people=0)
+    written = write_outputs(recon, body, tmp_path, report={})
+    assert not any(name.startswith("person_") for name in written)
+    assert set(trimesh.load(written["scene_glb"]).geometry) == {"scene_points", "camera_path", "camera_0", "camera_1",
+                                                                "camera_2", "camera_3"}  # fmt: skip
+    assert json.loads(written["report"].read_text())["export"]["world_frame"]["up_source"] == "scene plane"

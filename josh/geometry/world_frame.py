@@ -41,8 +41,8 @@ MIN_CONTACT_POINTS = 10
 MIN_SPREAD_M = 0.25  # std of contact positions along a direction that makes it usable
 MAX_PLANE_THICKNESS_M = 0.03  # contacts farther from one plane than this are not one flat ground
 MIN_PLANE_INLIERS = 0.7
-MAX_PRIOR_SPREAD_DEG = 30.0
-MAX_CAMERA_TILT_DEG = 30.0  # a handheld camera's -y is within this of up; a wall is far outside  # directions farther than this from the robust mean are outliers
+MAX_PRIOR_SPREAD_DEG = 30.0  # body/camera up directions farther than this from the consensus are outliers
+MAX_CAMERA_TILT_DEG = 30.0  # a handheld camera's -y is within this of up; a wall is far outside
 
 
 @dataclass
