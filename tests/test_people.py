@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from josh.errors import InputError
+from josh.errors import InputError, SetupError
 from josh.perception.people import (
     KEYPOINT_NAMES,
     MEDIAPIPE_INDEX,
@@ -165,7 +165,7 @@ def _require_pose_model():
 
 def test_empty_scene_and_bad_frames():
     _require_pose_model()
-    from josh.perception.people import detect_people
+    from josh.perception.people import PeopleOptions, detect_people
 
     blank = np.full((120, 200, 3), 128, np.uint8)
     result = detect_people([(0, blank), (2, blank), (4, blank)])
@@ -178,6 +178,10 @@ def test_empty_scene_and_bad_frames():
         detect_people([(0, blank.astype(np.float32))])
     with pytest.raises(InputError, match="earlier frames"):
         detect_people([(0, blank), (1, blank[:100])])
+    with pytest.raises(SetupError, match="cannot load the pose model"):
+        detect_people([(0, blank)], PeopleOptions(model_path=__file__))
+    with pytest.raises(InputError, match="mask_stride"):
+        PeopleOptions(mask_stride=0)
 
 
 @pytest.mark.slow

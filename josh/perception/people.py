@@ -30,8 +30,11 @@ into the optical-axis frame once the focal is known.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -39,6 +42,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from josh.errors import InputError
+from josh.perception.pose_models import PoseModelError
 from josh.perception.tracking import Detection, PersonTracker, TrackerOptions
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,10 @@ class PeopleOptions:
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
+
+    def __post_init__(self):
+        if self.num_poses < 1 or self.mask_stride < 1 or not 0 <= self.crop_overlap < 1:
+            raise InputError("people options: need num_poses >= 1, mask_stride >= 1 and 0 <= crop_overlap < 1")
 
 
 @dataclass
@@ -268,15 +276,20 @@ class PoseDetector:
 
         self.options = opts = options or PeopleOptions()
         model = opts.model_path or str(pose_bundle_path())
-        self._landmarker = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=model),
-            running_mode=vision.RunningMode.IMAGE,
-            num_poses=opts.num_poses,
-            min_pose_detection_confidence=opts.min_detection_confidence,
-            min_pose_presence_confidence=opts.min_presence_confidence,
-            output_segmentation_masks=True,
-        ))  # fmt: skip
+        try:
+            with _quiet_native_stderr():
+                self._landmarker = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_path=model),
+                    running_mode=vision.RunningMode.IMAGE,
+                    num_poses=opts.num_poses,
+                    min_pose_detection_confidence=opts.min_detection_confidence,
+                    min_pose_presence_confidence=opts.min_presence_confidence,
+                    output_segmentation_masks=True,
+                ))  # fmt: skip
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise PoseModelError(f"cannot load the pose model {model} (run `josh setup` to rebuild it): {exc}") from exc
         self._layout: tuple | None = None
+        self._warm = False
 
     def close(self) -> None:
         if self._landmarker is not None:
@@ -316,7 +329,12 @@ class PoseDetector:
         x0, y0, x1, y1 = crop
         H, W = frame.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame[y0:y1, x0:x1]))
-        result = self._landmarker.detect(image)
+        if self._warm:
+            result = self._landmarker.detect(image)
+        else:  # the first inference logs set-up chatter of the native runtime
+            with _quiet_native_stderr():
+                result = self._landmarker.detect(image)
+            self._warm = True
         cw, ch = x1 - x0, y1 - y0
         out = []
         for k, (lms, wlms) in enumerate(zip(result.pose_landmarks, result.pose_world_landmarks)):
@@ -362,6 +380,21 @@ class PoseDetector:
             claims[i] = person & (d <= opts.mask_max_skeleton_dist)
             dists[i] = d
         return resolve_mask_overlaps(claims, dists), union
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what native code writes to the stderr file descriptor (TFLite/glog set-up notes
+    that Python logging cannot filter); Python-level errors are still raised normally."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _prob(x) -> float:
