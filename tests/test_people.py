@@ -189,12 +189,11 @@ def test_demo2_first_frames_have_three_tracked_walkers():
     _require_pose_model()
     if not DEMO.is_file():
         pytest.skip(f"demo video not found at {DEMO} (set JOSH_DEMO_VIDEO)")
-    from josh.perception.people import PeopleOptions, detect_people
-    from josh.perception.tracking import TrackerOptions
+    from josh.perception.people import detect_people
     from josh.perception.video import iter_frames
 
     n = 20
-    result = detect_people(iter_frames(DEMO, long_side=960, max_frames=n), PeopleOptions(tracker=TrackerOptions(min_detections=5)))
+    result = detect_people(iter_frames(DEMO, long_side=960, max_frames=n))
     W, H = result.image_size
     assert (W, H) == (960, 540) and len(result.frame_ids) == n
     long_tracks = [t for t in result.tracks if len(t.frames) >= 0.75 * n and t.detected.mean() >= 0.6]

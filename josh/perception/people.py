@@ -14,6 +14,10 @@ Data flow per frame (streamed: no full-resolution frame is kept):
 3. `josh.perception.tracking.PersonTracker` assigns detections to identities; at the end it drops
    unreliable tracks and fills short gaps.
 
+Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
+MediaPipe. Known limit: when one person walks closely behind another, the landmarker often returns
+one pose mixing both bodies (head of one, legs of the other); the tracker cannot undo that.
+
 Conventions: pixels (u, v) at working resolution with the centre of the top-left pixel at (0, 0);
 low-resolution mask pixel (i, j) covers image pixels rows [i*s, (i+1)*s), columns [j*s, (j+1)*s)
 for stride s (centre ((j + 0.5) s - 0.5, (i + 0.5) s - 0.5)).
@@ -37,13 +41,13 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
 from josh.errors import InputError
-from josh.perception.pose_models import PoseModelError
-from josh.perception.tracking import Detection, PersonTracker, TrackerOptions
+from josh.perception.pose_models import PoseModelError, pose_bundle_path
+from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, keypoint_distance
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,10 @@ def rotate_to_viewing_ray(landmarks3d: np.ndarray, keypoints2d: np.ndarray, foca
     The pose network sees a crop around the person, i.e. the person viewed along the ray through
     their hips; its z axis is that ray. Rotating z onto the ray (smallest rotation) gives the
     orientation in the camera frame; this matters away from the image centre (wide lenses).
+    Not applied by `detect_people` (the focal is not known there). On demo2 (f = 523 px) a
+    perspective refit of the landmarks to the keypoints did not separate the two clearly (median
+    residual 2.9 -> 2.75 px beyond 0.4 f from the centre, 2.3 -> 2.75 px near it; the opposite
+    rotation was clearly worse, 4 px), so treat it as an option to evaluate, not a known gain.
     """
     lm = np.asarray(landmarks3d, dtype=np.float64)
     hip = np.asarray(keypoints2d, dtype=np.float64)[..., HIPS, :].mean(axis=-2)
@@ -265,14 +273,21 @@ class FrameDetections:
     union: np.ndarray  # (h, w) bool any person pixel (also ones no pose owns)
 
 
+class _CropPose(NamedTuple):
+    """One pose as one crop saw it."""
+
+    det: Detection
+    crop: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame
+    prob: np.ndarray | None  # (crop h, crop w) person probability from the landmarker
+    quality: float  # `_crop_quality`: which copy to keep when crops overlap
+
+
 class PoseDetector:
     """MediaPipe PoseLandmarker over crops of each frame. Use as a context manager (closes the
     landmarker's native resources deterministically)."""
 
     def __init__(self, options: PeopleOptions | None = None):
         from mediapipe.tasks.python import BaseOptions, vision
-
-        from josh.perception.pose_models import pose_bundle_path
 
         self.options = opts = options or PeopleOptions()
         model = opts.model_path or str(pose_bundle_path())
@@ -314,16 +329,16 @@ class PoseDetector:
         """Detect, merge, describe and segment every person in one RGB uint8 frame (H, W, 3)."""
         opts = self.options
         H, W = frame.shape[:2]
-        found = []  # (Detection, crop, prob mask in crop, quality)
+        found: list[_CropPose] = []
         for crop in self._crops(W, H):
             found.extend(self._detect_crop(frame, crop))
         found = _merge_duplicates(found, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
-        for det, *_ in found:
-            det.appearance = torso_histogram(frame, det.keypoints2d, det.keypoints_conf)
+        for pose in found:
+            pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
         labels, union = self._masks(found, W, H)
-        return FrameDetections([f[0] for f in found], labels, union)
+        return FrameDetections([pose.det for pose in found], labels, union)
 
-    def _detect_crop(self, frame: np.ndarray, crop) -> list:
+    def _detect_crop(self, frame: np.ndarray, crop) -> list[_CropPose]:
         import mediapipe as mp
 
         x0, y0, x1, y1 = crop
@@ -346,40 +361,42 @@ class PoseDetector:
             prob = None
             if result.segmentation_masks is not None and k < len(result.segmentation_masks):
                 prob = np.asarray(result.segmentation_masks[k].numpy_view()).reshape(ch, cw).astype(np.float32)
-            out.append((det, crop, prob, _crop_quality(det, crop, W, H)))
+            out.append(_CropPose(det, crop, prob, _crop_quality(det, crop, W, H)))
         return out
 
-    def _masks(self, found: list, W: int, H: int) -> tuple[np.ndarray, np.ndarray]:
-        import cv2
-
+    def _masks(self, found: list[_CropPose], W: int, H: int) -> tuple[np.ndarray, np.ndarray]:
+        """Owner label map and person union at `mask_stride` (see `FrameDetections`)."""
         opts = self.options
-        s = opts.mask_stride
-        u, v = mask_grid(W, H, s)
-        h, w = u.shape
-        claims = np.zeros((len(found), h, w), bool)
-        dists = np.full((len(found), h, w), np.inf)
-        union = np.zeros((h, w), bool)
-        for i, (det, crop, prob, _q) in enumerate(found):
+        u, v = mask_grid(W, H, opts.mask_stride)
+        claims = np.zeros((len(found),) + u.shape, bool)
+        dists = np.full((len(found),) + u.shape, np.inf)
+        union = np.zeros(u.shape, bool)
+        for i, (det, crop, prob, _quality) in enumerate(found):
             if prob is None:
                 continue
-            x0, y0, x1, y1 = crop
-            small = cv2.resize(prob, (int(math.ceil((x1 - x0) / s)), int(math.ceil((y1 - y0) / s))), interpolation=cv2.INTER_AREA)
-            full = np.zeros((h, w), np.float32)
-            r0, c0 = y0 // s, x0 // s
-            sh, sw = min(small.shape[0], h - r0), min(small.shape[1], w - c0)
-            full[r0:r0 + sh, c0:c0 + sw] = small[:sh, :sw]
-            m = opts.mask_box_margin * det.height
-            bx = det.box
-            in_box = (u >= bx[0] - m) & (u <= bx[2] + m) & (v >= bx[1] - m) & (v <= bx[3] + m)
-            person = (full >= opts.mask_threshold) & in_box
+            m, b = opts.mask_box_margin * det.height, det.box
+            in_box = (u >= b[0] - m) & (u <= b[2] + m) & (v >= b[1] - m) & (v <= b[3] + m)
+            person = (_prob_on_grid(prob, crop, u.shape, opts.mask_stride) >= opts.mask_threshold) & in_box
             union |= person
-            if not person.any():
-                continue
-            d = np.full((h, w), np.inf)
-            d[person] = skeleton_distance(det.keypoints2d, det.keypoints_conf, u[person], v[person], opts.skeleton_min_conf) / det.height
-            claims[i] = person & (d <= opts.mask_max_skeleton_dist)
-            dists[i] = d
+            if person.any():
+                kp, kc = det.keypoints2d, det.keypoints_conf
+                dists[i][person] = skeleton_distance(kp, kc, u[person], v[person], opts.skeleton_min_conf) / det.height
+                claims[i] = person & (dists[i] <= opts.mask_max_skeleton_dist)
         return resolve_mask_overlaps(claims, dists), union
+
+
+def _prob_on_grid(prob: np.ndarray, crop, shape: tuple[int, int], stride: int) -> np.ndarray:
+    """A crop's person probability (crop h, crop w) averaged onto the frame's mask grid `shape`
+    (crop offsets are multiples of the stride, see `crop_layout`)."""
+    import cv2
+
+    x0, y0, x1, y1 = crop
+    small = cv2.resize(prob, (math.ceil((x1 - x0) / stride), math.ceil((y1 - y0) / stride)), interpolation=cv2.INTER_AREA)
+    out = np.zeros(shape, np.float32)
+    r0, c0 = y0 // stride, x0 // stride
+    sh, sw = min(small.shape[0], shape[0] - r0), min(small.shape[1], shape[1] - c0)
+    out[r0:r0 + sh, c0:c0 + sw] = small[:sh, :sw]
+    return out
 
 
 @contextlib.contextmanager
@@ -421,26 +438,17 @@ def _crop_quality(det: Detection, crop, W: int, H: int) -> float:
     return float(min(min(gaps) / det.height, 0.25)) + 0.5 * det.torso_conf
 
 
-def _merge_duplicates(found: list, max_dist: float, min_conf: float) -> list:
+def _merge_duplicates(found: list[_CropPose], max_dist: float, min_conf: float) -> list[_CropPose]:
     """Keep one copy of each person: the best-placed one. Two poses are the same person when their
     confident keypoints agree within `max_dist` box heights (box overlap alone would merge people
     standing one behind the other). Duplicates come from overlapping crops, and also from one crop:
     when one person hides another, the landmarker's pose for the hidden one often collapses onto the
     one in front."""
-    from josh.perception.tracking import keypoint_distance
-
-    kept: list = []
-    for cand in sorted(found, key=lambda f: -f[3]):
-        det = cand[0]
-        dup = False
-        for other in kept:
-            o = other[0]
-            d = keypoint_distance(det.keypoints2d, det.keypoints_conf, o.keypoints2d, o.keypoints_conf,
-                                  0.5 * (det.height + o.height), min_conf)  # fmt: skip
-            if d <= max_dist:
-                dup = True
-                break
-        if not dup:
+    kept: list[_CropPose] = []
+    for cand in sorted(found, key=lambda p: -p.quality):
+        a = cand.det
+        if not any(keypoint_distance(a.keypoints2d, a.keypoints_conf, k.det.keypoints2d, k.det.keypoints_conf,
+                                     0.5 * (a.height + k.det.height), min_conf) <= max_dist for k in kept):  # fmt: skip
             kept.append(cand)
     return kept
 
