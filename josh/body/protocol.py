@@ -33,6 +33,8 @@ class RestState:
     point_moments: torch.Tensor  # (P, n_points, n_drivers, 3) skinning moments of points
     point_weights: torch.Tensor  # (n_points, n_drivers) skinning weight summed per driver
 
+    PER_PERSON = ("joint_heads", "joint_offsets", "point_moments")  # the fields with a leading P axis
+
 
 @dataclass
 class BodyOutput:

@@ -36,7 +36,6 @@ class OptimConfig:
     w_keypoints: float = 1.0  # 2D keypoint reprojection
     w_c1: float = 2.0  # contact alignment (the metric anchor)
     w_c2: float = 2.0  # contact stillness
-    w_scale_anchor: float = 10.0  # gauge: mean log keyframe scale held when nothing else sets it
 
     # --- residual scales -----------------------------------------------------------------------
     scene3d_scale: float = 0.01  # relative 3D disagreement (fraction of depth)
@@ -50,6 +49,7 @@ class OptimConfig:
     c1_scale: float = 0.05  # m
     c2_scale: float = 0.01  # m per frame
 
+    max_correspondences: int = 6000  # scene matches used (uniform subsample); 0 = all
     smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms
 
     # --- contacts ------------------------------------------------------------------------------

@@ -54,11 +54,6 @@ def _to_camera(d: Derived, onehot: torch.Tensor, X: torch.Tensor) -> torch.Tenso
     return rotate(R.transpose(-1, -2), X - onehot @ d.c_key)
 
 
-def scale_anchor(v: Variables, anchor: float) -> torch.Tensor:
-    """Holds the mean log depth scale: fixes the gauge when no contact sets the metric scale."""
-    return (v.log_scale.mean() - anchor).square()
-
-
 # ------------------------------------------------------------------------------------------ people
 def prior(p: Problem, v: Variables, cfg: OptimConfig) -> torch.Tensor:
     """Closeness to the front-end's local bodies (pose, orientation, translation, shape)."""
@@ -91,45 +86,48 @@ def keypoints_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------- contacts
 def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool = True):
-    """For every (row, contact candidate): its point in the row's nearest keyframe camera, the
-    scene depth found behind it, and whether that partner passes the distance and depth checks.
+    """For every contact entry: its point in its row's nearest keyframe camera, the scene depth
+    found behind it, and whether that partner passes the distance and depth checks.
 
     The partner is the nearest background pixel of the depth map (O(1) index-map lookup, redone
     every call because the body moves). Its depth, scaled by sigma_k, is taken along the contact
     vertex's own viewing ray: the neighbour stands in for the scene the person occludes, so only
     its depth is trusted, not its lateral position (which is off by the mask's width).
     """
-    N, C = d.contacts_world.shape[:2]
-    R = gather(p.row_key, d.R_key)  # (N, 3, 3)
-    c = p.row_key @ d.c_key
-    x_k = (d.contacts_world - c[:, None]) @ R  # R^T (x - c), rows of points
+    X = d.contacts_world.reshape(-1, 3).index_select(0, p.contact_entry)  # (E, 3)
+    R = gather(p.contact_entry_key, d.R_key)
+    x_k = rotate(R.transpose(-1, -2), X - p.contact_entry_key @ d.c_key)
+    k = p.contact_entry_key_index
     with torch.no_grad():
-        uv = project(x_k, d.focal, p.cx, p.cy).reshape(-1, 2)
-        uv_map = (uv + 0.5) / p.stride - 0.5
-        k = p.row_key_index[:, None].expand(N, C).reshape(-1)
+        uv_map = (project(x_k, d.focal, p.cx, p.cy) + 0.5) / p.stride - 0.5
         partner, dist, ok = lookup_partners(uv_map, k, p.nb_index, p.nb_distance)
         h, w = p.depth.shape[1:]
         flat = k * (h * w) + partner.clamp(min=0)
-        raw_depth = p.depth.reshape(-1)[flat].reshape(N, C)
-        conf = p.conf.reshape(-1)[flat].reshape(N, C)
-        ok = ok.reshape(N, C) & (dist.reshape(N, C) <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[..., 2] > 0.05)
-    z_scene = (p.row_key @ d.scale)[:, None] * raw_depth
+        raw_depth = p.depth.reshape(-1)[flat]
+        conf = p.conf.reshape(-1)[flat]
+        ok = ok & (dist <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[:, 2] > 0.05)
+    z_scene = (p.contact_entry_key @ d.scale) * raw_depth
     if check_depth:
         with torch.no_grad():
-            ok = ok & ((x_k[..., 2] - z_scene).abs() < cfg.contact_depth_ratio * z_scene)
+            ok = ok & ((x_k[:, 2] - z_scene).abs() < cfg.contact_depth_ratio * z_scene)
     return x_k, z_scene, ok, conf
 
 
 def contact_alignment(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """L_c1: a contact vertex lies on the scene surface behind it (metres along its ray)."""
+    if p.contact_entry.shape[0] == 0:
+        return d.focal.new_zeros(())
     x_k, z_scene, ok, conf = contact_partners(p, d, cfg)
-    ray_length = x_k.norm(dim=-1) / x_k[..., 2].clamp(min=1e-3)
-    r = (x_k[..., 2] - z_scene).abs() * ray_length / cfg.c1_scale
-    return _weighted_mean(pseudo_huber(r), p.contact_weight * conf * ok)
+    ray_length = x_k.norm(dim=-1) / x_k[:, 2].clamp(min=1e-3)
+    r = (x_k[:, 2] - z_scene).abs() * ray_length / cfg.c1_scale
+    return _weighted_mean(pseudo_huber(r), p.contact_entry_weight * conf * ok)
 
 
 def contact_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """L_c2: a vertex in contact in consecutive frames does not move in the world."""
-    X = d.contacts_world
-    step = (X[1:] - X[:-1]).norm(dim=-1)  # (N-1, C)
+    if p.still_entry.shape[0] == 0:
+        return d.focal.new_zeros(())
+    X = d.contacts_world.reshape(-1, 3)
+    C = d.contacts_world.shape[1]
+    step = (X.index_select(0, p.still_entry + C) - X.index_select(0, p.still_entry)).norm(dim=-1)
     return _weighted_mean(pseudo_huber(step / cfg.c2_scale), p.still_weight)

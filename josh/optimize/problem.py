@@ -4,14 +4,15 @@ Everything is flattened once here so that each loss is a handful of dense tensor
 - correspondences as (M,) arrays;
 - all person-frames of all people as (N,) "rows", ordered by person then frame, so temporal terms
   are slices of neighbouring rows (`row_next_ok` says where a neighbour is the same person);
-- contact probabilities as a dense (N, C) weight map over the body's contact candidates;
+- contacts as flat (row, candidate) entry indices into the (N * C) contact vertices, and
+  stillness pairs as an entry and the same candidate one row later;
 - keyframe lookups as one-hot matrices: `onehot @ table` gathers per-keyframe quantities, and its
   backward is a matmul too (index gathers backpropagate through slow scatter-adds on a CPU).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ import torch
 from josh.geometry.camera import interpolation_weights
 from josh.optimize.config import OptimConfig
 from josh.optimize.contact import nearest_background_maps
-from josh.types import FrontEndInputs
+from josh.types import Correspondences, FrontEndInputs
 
 DTYPE = torch.float32
 
@@ -68,8 +69,6 @@ class Problem:
     row_frame: torch.Tensor  # (N,) frame index
     row_interval: torch.Tensor  # (N, max(K-1, 1)) one-hot keyframe interval holding the frame
     row_alpha: torch.Tensor  # (N,) fraction along that interval
-    row_key: torch.Tensor  # (N, K) one-hot nearest keyframe (where contact partners are searched)
-    row_key_index: torch.Tensor  # (N,) the same, as indices
     row_f_assumed: torch.Tensor  # (N,) focal the body front-end assumed
     R_init: torch.Tensor  # (N, 3, 3) camera frame
     t_init: torch.Tensor  # (N, 3)
@@ -78,8 +77,14 @@ class Problem:
     keypoints2d: torch.Tensor  # (N, 23, 2)
     keypoints_conf: torch.Tensor  # (N, 23)
     contact_prob: torch.Tensor  # (N, C) as the front-end gave it
-    contact_weight: torch.Tensor  # (N, C) probability where above the threshold, else 0
-    still_weight: torch.Tensor  # (N-1, C) weight of "row i and i+1 both in contact" (same person, next frame)
+    # contact entries (E,): (row, candidate) pairs above the threshold, as flat indices row * C + c
+    contact_entry: torch.Tensor
+    contact_entry_weight: torch.Tensor  # (E,) their probability
+    contact_entry_key: torch.Tensor  # (E, K) one-hot nearest keyframe of the entry's row
+    contact_entry_key_index: torch.Tensor  # (E,)
+    # stillness pairs (E2,): the same candidate in contact in rows i and i+1 (same person, next frame)
+    still_entry: torch.Tensor  # flat index of (i, c); its partner is still_entry + C
+    still_weight: torch.Tensor  # (E2,) product of the two probabilities
     row_next_ok: torch.Tensor  # (N-1,) rows i and i+1 are the same person, at most `max_gap` frames apart
     row_dt: torch.Tensor  # (N-1,) seconds between rows i and i+1
 
@@ -105,15 +110,17 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
     intr = inputs.intrinsics
     K = kfs.n_keyframes
     nb_index, nb_distance = nearest_background_maps(kfs.background & (kfs.depth > 0), config.contact_row_weight)
-    corr = inputs.correspondences
+    corr = _subsample(inputs.correspondences, config.max_correspondences, config.seed)
     rows = _people_rows(inputs)
     left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"]) if K else (np.zeros(0, int), np.zeros(0))
     nearest = np.abs(rows["frame"][:, None] - kfs.frame_ids[None]).argmin(1) if len(rows["frame"]) else np.zeros(0, int)
     prob = rows["contact"]
-    contact_w = np.where(prob > config.contact_threshold, prob, 0.0)
+    C = prob.shape[1]
+    on = prob > config.contact_threshold
+    entry_row, entry_c = np.nonzero(on)
     next_ok, dt = _neighbours(rows["person"], rows["frame"], inputs.fps, config.smooth_max_gap)
     adjacent = next_ok & (np.diff(rows["frame"]) == 1) if len(next_ok) else next_ok
-    still = contact_w[:-1] * contact_w[1:] * adjacent[:, None] if len(prob) > 1 else np.zeros((0, prob.shape[1]))
+    still_row, still_c = np.nonzero(on[:-1] & on[1:] & adjacent[:, None]) if len(prob) > 1 else (np.zeros(0, int),) * 2
 
     return Problem(
         n_frames=inputs.n_frames,
@@ -143,8 +150,6 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         row_frame=torch.as_tensor(rows["frame"], dtype=torch.long),
         row_interval=onehot(left, K - 1),
         row_alpha=_t(alpha),
-        row_key=onehot(nearest, K),
-        row_key_index=torch.as_tensor(nearest, dtype=torch.long),
         row_f_assumed=_t(rows["f_assumed"]),
         R_init=_t(rows["R"]),
         t_init=_t(rows["t"]),
@@ -153,11 +158,25 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         keypoints2d=_t(rows["kp"]),
         keypoints_conf=_t(rows["kp_conf"]),
         contact_prob=_t(prob),
-        contact_weight=_t(contact_w),
-        still_weight=_t(still),
+        contact_entry=torch.as_tensor(entry_row * C + entry_c, dtype=torch.long),
+        contact_entry_weight=_t(prob[entry_row, entry_c]),
+        contact_entry_key=onehot(nearest[entry_row], K),
+        contact_entry_key_index=torch.as_tensor(nearest[entry_row], dtype=torch.long),
+        still_entry=torch.as_tensor(still_row * C + still_c, dtype=torch.long),
+        still_weight=_t(prob[still_row, still_c] * prob[still_row + 1, still_c]),
         row_next_ok=torch.as_tensor(next_ok),
         row_dt=_t(dt),
     )
+
+
+def _subsample(corr: Correspondences, budget: int, seed: int) -> Correspondences:
+    """At most `budget` correspondences, drawn uniformly (so their spread over the images and
+    keyframe pairs is kept): beyond a few hundred per keyframe, more matches add time, not accuracy."""
+    n = len(corr)
+    if budget <= 0 or n <= budget:
+        return corr
+    keep = np.sort(np.random.default_rng(seed).choice(n, budget, replace=False))
+    return Correspondences(*(getattr(corr, f.name)[keep] for f in fields(Correspondences)))
 
 
 def _people_rows(inputs: FrontEndInputs) -> dict:

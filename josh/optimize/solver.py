@@ -27,6 +27,7 @@ from josh.geometry.camera import backproject, homogeneous, interpolate_poses, in
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
 from josh.optimize.problem import Problem, build_problem
+from josh.optimize.rest_cache import RestCache
 from josh.optimize.variables import Variables, derive, to_rows_world
 from josh.types import FrontEndInputs, Intrinsics, PersonResult, Reconstruction
 
@@ -72,7 +73,7 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
     history: dict[str, float] = {}
     warnings: list[str] = []
 
-    _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history, gauge=0.0)
+    _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history)
     has_people = problem.n_rows > 0
     if has_people and switches.contact_scale:
         factor = _contact_scale(v, problem, body, config)
@@ -84,9 +85,8 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
     if not has_people:
         warnings.append("no people: the scene's scale is the front-end's, not metric")
     else:
-        gauge = float(v.log_scale.detach().mean())  # held where no contact term sets the scale
         for name, phase in (("coarse", config.coarse), ("fine", config.fine)):
-            _run_phase(v, problem, body, config, phase, switches, name, history, gauge)
+            _run_phase(v, problem, body, config, phase, switches, name, history)
     for w in warnings:
         log.warning(w)
     recon = _to_reconstruction(inputs, problem, v, body, config)
@@ -97,7 +97,7 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
 
 # ------------------------------------------------------------------------------------------ phases
 def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches,
-               stage: str, history: dict, gauge: float) -> None:  # fmt: skip
+               stage: str, history: dict) -> None:  # fmt: skip
     people_stage = stage != "scene"
     scene_free = not people_stage or sw.joint
     params = v.scene_parameters(focal=phase.focal_free and sw.focal_free) if scene_free else []
@@ -106,12 +106,13 @@ def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Ph
     if phase.iterations <= 0 or not params:
         return
     opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.9))
+    rest = RestCache(body)
     terms: dict[str, torch.Tensor] = {}
     for it in range(phase.iterations):
         for group in opt.param_groups:
             group["lr"] = phase.lr * 0.5 * (1 + math.cos(math.pi * it / phase.iterations))
         opt.zero_grad(set_to_none=True)
-        terms = _terms(v, problem, body, cfg, phase, sw, people_stage, gauge)
+        terms = _terms(v, problem, body, cfg, phase, sw, people_stage, rest)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             log.warning("non-finite loss in the %s phase at iteration %d; stopping the phase", stage, it)
@@ -121,20 +122,20 @@ def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Ph
         v.project_to_valid()
     for name, value in terms.items():
         history[f"{stage}/{name}"] = float(value.detach())
+    history[f"{stage}/focal"] = float(problem.f_init * torch.exp(v.log_focal.detach()[0]))
+    history[f"{stage}/mean_log_scale"] = float(v.log_scale.detach().mean())
 
 
 def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: MethodSwitches, people_stage: bool,
-           gauge: float):  # fmt: skip
+           rest=None):  # fmt: skip
     scene_active = (not people_stage or sw.joint) and p.n_correspondences > 0
-    d = derive(v, p, body, scene=scene_active, people=people_stage)
+    metric = people_stage and sw.c1  # contacts set the scale; otherwise keyframe 0's scale is the gauge
+    d = derive(v, p, body, scene=scene_active, people=people_stage, rest=rest, metric=metric)
     terms: dict[str, torch.Tensor] = {}
     if scene_active:
         terms["scene3d"] = cfg.w_scene3d * losses.scene_3d(p, d, cfg)
         if phase.reprojection:
             terms["scene2d"] = cfg.w_scene2d * losses.scene_2d(p, d, cfg)
-    contacts_set_scale = people_stage and sw.c1
-    if (not people_stage or sw.joint) and not contacts_set_scale:
-        terms["scale_anchor"] = cfg.w_scale_anchor * losses.scale_anchor(v, gauge)
     if people_stage:
         terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg)
         terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)
@@ -152,10 +153,9 @@ def _contact_scale(v: Variables, p: Problem, body, cfg: OptimConfig) -> float | 
     """Median ratio of body depth to scene depth over contact entries with a valid partner."""
     d = derive(v, p, body, scene=False, people=True)
     x_k, z_scene, ok, _ = losses.contact_partners(p, d, cfg, check_depth=False)
-    ok = ok & (p.contact_weight > 0)
     if int(ok.sum()) < 5:
         return None
-    return float(torch.median(x_k[..., 2][ok] / z_scene[ok]))
+    return float(torch.median(x_k[ok, 2] / z_scene[ok]))
 
 
 # ------------------------------------------------------------------------------------------ output

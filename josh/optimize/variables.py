@@ -3,7 +3,10 @@
 Parameterisation (DESIGN §4):
 - focal: f = f_init * exp(log_focal);
 - keyframe k: camera-to-world rotation exp(rot_k) R_k^init and centre c_k; keyframe 0 is fixed
-  (it defines the world frame); depth scale sigma_k = exp(log_scale_k);
+  (it defines the world frame); depth scale sigma_k = exp(log_scale_k). The scene terms alone
+  cannot tell the world's scale (they are invariant to scaling depths and camera centres
+  together), so unless contacts set it (`metric=True`), sigma_0 is held where it is: the scale
+  gauge, like keyframe 0's pose for the rigid gauge (DESIGN §4, "scale gauge").
 - person p: shape beta_p; row (person-frame) n: root orientation exp(root_rot_n) R_n^init and
   body pose in the camera frame, and root position t~_n with the focal-depth coupling
   t_z = (f / f_assumed) t~_z. A body front-end infers depth from apparent size, so its root depth
@@ -93,11 +96,14 @@ class Derived:
     contacts_world: torch.Tensor | None = None  # (N, C, 3)
 
 
-def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool) -> Derived:
+def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest=None, metric: bool = False) -> Derived:
+    """Everything the active terms need from the current variables. `rest` maps shapes to the
+    body's `RestState` (default: the body's exact `rest`; the solver passes a `RestCache`)."""
     focal = p.f_init * torch.exp(v.log_focal[0])
     R_key = roma.rotvec_to_rotmat(v.cam_rot * v.gauge_mask) @ v.R_key_init
     c_key = v.gauge_mask * v.cam_centre + (1 - v.gauge_mask) * v.cam_centre.detach()
-    d = Derived(focal=focal, R_key=R_key, c_key=c_key, scale=torch.exp(v.log_scale))
+    log_scale = v.log_scale if metric else torch.cat([v.log_scale[:1].detach(), v.log_scale[1:]])
+    d = Derived(focal=focal, R_key=R_key, c_key=c_key, scale=torch.exp(log_scale))
     if scene and p.n_correspondences:
         d.W_a, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
         d.W_b, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
@@ -106,7 +112,8 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool) -> D
         depth = v.root_transl[:, 2] * focal / p.row_f_assumed  # the focal-depth coupling
         d.root_transl_cam = torch.cat([v.root_transl[:, :2], depth[:, None]], 1)
         root_R = roma.rotvec_to_rotmat(v.root_rot) @ p.R_init
-        d.body = body_model.forward(body_model.rest(v.shape), p.row_person, root_R, d.root_transl_cam, v.body_pose)
+        rest_state = (rest or body_model.rest)(v.shape)
+        d.body = body_model.forward(rest_state, p.row_person, root_R, d.root_transl_cam, v.body_pose)
         d.joints_world = to_rows_world(d, d.body.joints)
         d.contacts_world = to_rows_world(d, d.body.contact_vertices)
     return d
