@@ -68,15 +68,23 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return _per_frame_joint_error(procrustes_per_frame(pred, gt), gt) * M2MM
 
 
+def _pelvis_centred(points: np.ndarray, joints: np.ndarray, pelvis) -> np.ndarray:
+    return _f64(points) - _f64(joints)[:, list(pelvis)].mean(axis=1, keepdims=True)
+
+
 def mpjpe(pred: np.ndarray, gt: np.ndarray, pelvis=(1, 2)) -> np.ndarray:
     """MPJPE per frame [mm] after pelvis centring of both sides.
 
     The pelvis is the mean of joints ``pelvis`` (SMPL hips 1 and 2, not joint 0, as in the field).
     """
-    pred, gt = _f64(pred), _f64(gt)
-    idx = list(pelvis)
-    pred_c = pred - pred[:, idx].mean(axis=1, keepdims=True)
-    gt_c = gt - gt[:, idx].mean(axis=1, keepdims=True)
+    return _per_frame_joint_error(_pelvis_centred(pred, pred, pelvis), _pelvis_centred(gt, gt, pelvis)) * M2MM
+
+
+def pve(pred_vertices, gt_vertices, pred_joints, gt_joints, pelvis=(1, 2)) -> np.ndarray:
+    """PVE per frame [mm]: mean vertex L2 (T,V,3) after subtracting each side's *joint* pelvis
+    (hip midpoint of its (T,J,3) joints), as the field does."""
+    pred_c = _pelvis_centred(pred_vertices, pred_joints, pelvis)
+    gt_c = _pelvis_centred(gt_vertices, gt_joints, pelvis)
     return _per_frame_joint_error(pred_c, gt_c) * M2MM
 
 
@@ -200,13 +208,18 @@ def foot_floating_rate(
 # ------------------------------------------------------------------------------------------------
 
 
-def voxel_downsample(points: np.ndarray, voxel: float, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+def voxel_downsample(points: np.ndarray, voxel: float, origin="open3d") -> np.ndarray:
     """Average of the points (N,3) [m] falling in each occupied voxel, keys floor((p−origin)/voxel).
 
-    Like open3d's ``voxel_down_sample``; open3d anchors its grid at ``points.min(0) − voxel/2``,
-    pass that as ``origin`` for bit-level parity with it.
+    ``origin="open3d"`` (default) anchors the grid where open3d's ``voxel_down_sample`` does, at
+    ``points.min(0) − voxel/2``, so the field's Chamfer distances are reproduced; pass a fixed
+    (3,) origin for a grid that does not move with the cloud.
     """
     points = _f64(points)
+    if len(points) == 0:
+        return points.reshape(0, 3)
+    if isinstance(origin, str):
+        origin = points.min(axis=0) - voxel / 2.0
     keys = np.floor((points - _f64(origin)) / voxel).astype(np.int64)
     _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
@@ -215,14 +228,18 @@ def voxel_downsample(points: np.ndarray, voxel: float, origin=(0.0, 0.0, 0.0)) -
     return sums / counts[:, None]
 
 
-def chamfer_distance(pred_points: np.ndarray, gt_points: np.ndarray, voxel: float = 0.3) -> dict:
-    """Chamfer distance [m] between point clouds (N,3), (M,3) after ``voxel`` downsampling of both.
+def chamfer_distance(pred_points: np.ndarray, gt_points: np.ndarray, voxel: float | None = 0.3) -> dict:
+    """Chamfer distance [m] between point clouds (N,3), (M,3) after ``voxel`` downsampling of both
+    (open3d-anchored grid; ``voxel=None``: the clouds are used as given, e.g. already downsampled).
 
     accuracy = mean NN distance pred→GT, completeness = mean GT→pred,
-    chamfer = (accuracy + completeness) / 2. No alignment, no clipping.
+    chamfer = (accuracy + completeness) / 2. No alignment, no clipping (the official max_dist of
+    1000 m never clips).
     """
-    pred = voxel_downsample(pred_points, voxel)
-    gt = voxel_downsample(gt_points, voxel)
+    pred = _f64(pred_points) if voxel is None else voxel_downsample(pred_points, voxel)
+    gt = _f64(gt_points) if voxel is None else voxel_downsample(gt_points, voxel)
+    if len(pred) == 0 or len(gt) == 0:
+        raise ValueError("chamfer_distance needs two non-empty point clouds")
     accuracy = float(cKDTree(gt).query(pred)[0].mean())
     completeness = float(cKDTree(pred).query(gt)[0].mean())
     return {
