@@ -42,9 +42,23 @@ def _grid_points(depth=2.0):
 # ------------------------------------------------------------------------------------- units
 
 
+def _windowed(keyframes, points):
+    """`points_in_window(start, end)` over fixed per-keyframe point sets."""
+
+    def in_window(start, end):
+        inside = [p for k, p in zip(keyframes, points) if start <= k < end]
+        return np.concatenate(inside) if inside else np.zeros((0, 3))
+
+    return in_window
+
+
 def test_back_projection_keeps_confident_pixels_with_depth():
-    (points,) = _flat_scene([0]).points_camera()
-    np.testing.assert_allclose(points, _grid_points())
+    np.testing.assert_allclose(_flat_scene([0]).points_camera(0), _grid_points())
+    # relative to camera 0: a keyframe whose camera is 1 m to the right of camera 0's sees its points there
+    cams = np.stack([np.eye(4), F.pose_matrix(np.eye(3), [1.0, 0, 0])])
+    points = recon.ScenePoints(_flat_scene([0, 1]), cams)
+    np.testing.assert_allclose(points.keyframe(1), _grid_points() + [1.0, 0, 0])
+    assert points.in_window(0, 1).shape == (10, 3) and points.in_window(0, 2).shape == (20, 3)
 
 
 def test_points_inside_a_closed_mesh():
@@ -72,7 +86,7 @@ def test_collision_rate_samples_every_20th_frame_per_window():
     def mesh(row):  # the body sits at the origin except on frame 40, where it is far away
         return box.vertices + (100.0 if row == 40 else 0.0), box.faces
 
-    out = recon.collision_rates(frames, mesh, np.array([0, 100]), points)
+    out = recon.collision_rates(frames, mesh, _windowed([0, 100], points))
     # window 0-99 samples frames 0, 20, 40, 60, 80 (6 points inside, except 0 at frame 40);
     # window 100-128 (the last frame is never in a window) samples 100, 120 (12 points inside).
     assert out["cr@4"] == pytest.approx(6 / 7) and out["cr@5"] == pytest.approx(6 / 7)
@@ -87,11 +101,11 @@ def test_floating_frames_use_the_scene_of_their_own_window():
     feet[:, 1:, 1] = -0.9  # the other three vertices are high: the closest one decides
     feet[60:80, 0, 1] = -0.5  # frames 60-79 float
     keyframes = np.array([0, 120])
-    out = recon.floating_frames(frames, feet, keyframes, [ground, ground])
+    out = recon.floating_frames(frames, feet, _windowed(keyframes, [ground, ground]))
     assert out.shape == (150,)  # frame 150 (the last) is in no window, as in the official loop
     np.testing.assert_array_equal(np.flatnonzero(out), np.arange(60, 80))
     # without scene points in a window, its frames float
-    out = recon.floating_frames(frames, feet, np.array([0]), [ground])
+    out = recon.floating_frames(frames, feet, _windowed([0], [ground]))
     assert out[100:].all() and out[:100].sum() == 20
 
 

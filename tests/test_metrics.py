@@ -221,6 +221,8 @@ def test_foot_floating_rate_on_a_ground_grid():
     mask = np.array([False, True, True, False])
     assert M.foot_floating_rate(feet, ground, frames_mask=mask) == pytest.approx(0.5)
     assert M.foot_floating_rate(feet, ground, frames_mask=[False, True, False, True]) == 1.0
+    np.testing.assert_array_equal(M.floating(feet, ground), [False, True, False, True])
+    assert M.floating(feet, np.zeros((0, 3))).all()  # no scene: everything floats
 
 
 # ---------------------------------------------------------------- reconstruction
@@ -241,6 +243,15 @@ def test_voxel_downsample_anchors_its_grid_like_open3d():
     expected = {(round(0.2 / 3, 9), 0.1, 0.1), (1.05, 0.0, 0.0)}
     assert {tuple(np.round(p, 9)) for p in out} == expected
     assert M.voxel_downsample(np.zeros((0, 3)), 0.3).shape == (0, 3)
+
+
+def test_voxel_downsample_of_chunks_equals_that_of_their_union():
+    pts = np.random.default_rng(4).uniform(-2, 2, size=(3000, 3))
+    chunks = [pts[:1000], pts[1000:1001], pts[1001:]]
+    whole = M.voxel_downsample(pts, 0.3)
+    parts = M.voxel_downsample_chunks(lambda: iter(chunks), 0.3)
+    assert len(whole) == len(parts) < 3000
+    np.testing.assert_allclose(parts[np.lexsort(parts.T)], whole[np.lexsort(whole.T)], atol=1e-12)
 
 
 def _grid(n=5, spacing=1.0):

@@ -184,23 +184,28 @@ def foot_sliding_mean(pred_feet: np.ndarray, gt_feet: np.ndarray, threshold: flo
     return float(entries.mean()) if entries.size else float("nan")
 
 
+def floating(feet: np.ndarray, scene_points: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    """Per frame (T,) bool: the closest of its foot vertices (T,V,3) [m] is farther than
+    ``threshold`` from every scene point (N,3) [m]; all frames float when there is no point."""
+    feet = _f64(feet)
+    if len(scene_points) == 0:
+        return np.ones(len(feet), dtype=bool)
+    dist, _ = cKDTree(_f64(scene_points)).query(feet.reshape(-1, 3))
+    return dist.reshape(feet.shape[:2]).min(axis=1) > threshold
+
+
 def foot_floating_rate(
     feet: np.ndarray,
     scene_points: np.ndarray,
     threshold: float = 0.2,
     frames_mask: np.ndarray | None = None,
 ) -> float:
-    """Foot floating rate, a fraction in [0, 1] (nan when no frame is evaluated).
-
-    A frame floats when the closest of its foot vertices (T,V,3) [m] is farther than ``threshold``
-    from the nearest scene point (N,3) [m]. ``frames_mask`` (T,) bool restricts the frames.
-    """
-    feet = _f64(feet)
-    dist, _ = cKDTree(_f64(scene_points)).query(feet.reshape(-1, 3))
-    floating = dist.reshape(feet.shape[:2]).min(axis=1) > threshold
+    """Foot floating rate, a fraction in [0, 1] (nan when no frame is evaluated): the share of
+    :func:`floating` frames. ``frames_mask`` (T,) bool restricts the frames."""
+    flags = floating(feet, scene_points, threshold)
     if frames_mask is not None:
-        floating = floating[np.asarray(frames_mask, dtype=bool)]
-    return float(floating.mean()) if floating.size else float("nan")
+        flags = flags[np.asarray(frames_mask, dtype=bool)]
+    return float(flags.mean()) if flags.size else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -215,17 +220,42 @@ def voxel_downsample(points: np.ndarray, voxel: float, origin="open3d") -> np.nd
     ``points.min(0) − voxel/2``, so the field's Chamfer distances are reproduced; pass a fixed
     (3,) origin for a grid that does not move with the cloud.
     """
-    points = _f64(points)
-    if len(points) == 0:
-        return points.reshape(0, 3)
+    points = _f64(points).reshape(-1, 3)
+    return voxel_downsample_chunks(lambda: iter([points]), voxel, origin)
+
+
+def voxel_downsample_chunks(make_chunks, voxel: float, origin="open3d") -> np.ndarray:
+    """:func:`voxel_downsample` of the union of point chunks, without holding the union in memory.
+
+    ``make_chunks()`` returns a fresh iterator over (n_i,3) arrays; it is called twice when the grid
+    is open3d-anchored (once for the minimum, once to accumulate).
+    """
     if isinstance(origin, str):
-        origin = points.min(axis=0) - voxel / 2.0
-    keys = np.floor((points - _f64(origin)) / voxel).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        mins = [np.min(c, axis=0) for c in make_chunks() if len(c)]
+        if not mins:
+            return np.zeros((0, 3))
+        origin = np.min(mins, axis=0) - voxel / 2.0
+    origin = _f64(origin)
+    keys, sums, counts = [], [], []
+    for chunk in make_chunks():
+        chunk = _f64(chunk).reshape(-1, 3)
+        if not len(chunk):
+            continue
+        k, inverse, n = np.unique(np.floor((chunk - origin) / voxel).astype(np.int64), axis=0, return_inverse=True,
+                                  return_counts=True)  # fmt: skip
+        partial = np.zeros((len(k), 3))
+        np.add.at(partial, inverse.reshape(-1), chunk)
+        keys.append(k)
+        sums.append(partial)
+        counts.append(n)
+    if not keys:
+        return np.zeros((0, 3))
+    _, inverse = np.unique(np.concatenate(keys), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    sums = np.zeros((len(counts), 3))
-    np.add.at(sums, inverse, points)
-    return sums / counts[:, None]
+    total = np.zeros((inverse.max() + 1, 3))
+    np.add.at(total, inverse, np.concatenate(sums))
+    count = np.bincount(inverse, weights=np.concatenate(counts))
+    return total / count[:, None]
 
 
 def chamfer_distance(pred_points: np.ndarray, gt_points: np.ndarray, voxel: float | None = 0.3) -> dict:

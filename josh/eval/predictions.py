@@ -28,12 +28,12 @@ from josh.eval.sequence import PredictedScene, PredictedSequence, rigid_inverse,
 from josh.eval.smpl_eval import SmplEvaluator, SmplParams
 
 
-def _array(value, name: str, source: Path) -> np.ndarray:
-    """numpy float64 from an array, a list or a (CPU) torch tensor."""
+def _array(value, name: str, source: Path, dtype=np.float64) -> np.ndarray:
+    """A numpy array (float64 by default) from an array, a list or a (CPU) torch tensor."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     try:
-        return np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: '{name}' is not numeric: {exc}") from exc
 
@@ -75,8 +75,8 @@ def scene_from_pkl(data: dict, source: Path) -> PredictedScene | None:
     """The dense scene of a `scene.pkl`, or None when it has no depth maps."""
     if not all(k in data for k in ("depth_hw", "conf_hw", "intrinsics", "img_idx")):
         return None
-    depth = _array(data["depth_hw"], "depth_hw", source)
-    conf = _array(data["conf_hw"], "conf_hw", source)
+    depth = _array(data["depth_hw"], "depth_hw", source, dtype=np.float32)
+    conf = _array(data["conf_hw"], "conf_hw", source, dtype=np.float32)
     K = _array(data["intrinsics"], "intrinsics", source)
     K = K[0] if K.ndim == 3 else K
     keyframes = np.asarray(_array(data["img_idx"], "img_idx", source), dtype=np.int64).reshape(-1)
@@ -110,6 +110,8 @@ def load_official_prediction(seq_dir: Path, smpl: SmplEvaluator) -> PredictedSeq
     transl = _array(track["pred_trans"], "pred_trans", tracks[0]).reshape(n, 3)
     if rotmat.shape[1:] != (24, 3, 3) or len(frames) != n:
         raise InputError(f"{tracks[0]}: pred_rotmat must be (N,24,3,3) with N = len(frame)")
+    order = np.argsort(frames, kind="stable")  # the protocol walks frames in increasing order
+    frames, rotmat, shape, transl = frames[order], rotmat[order], shape[order], transl[order]
     params = SmplParams(rotmat[:, 0], rotmat[:, 1:], shape, transl, "neutral").with_mean_betas()
     out = smpl.run(params)
     return PredictedSequence(

@@ -50,19 +50,36 @@ CR_THRESHOLDS = (4, 5, 6, 7, 8, 9, 10)
 # ------------------------------------------------------------------------------------------------
 
 
-def relative_cameras(cam_c2w: np.ndarray, frames: np.ndarray, reference_frame: int = 0) -> np.ndarray:
+def relative_cameras(cam_c2w: np.ndarray, frames, reference_frame: int = 0) -> np.ndarray:
     """inv(C_ref) C_f for the given frames: cameras relative to the reference frame's camera."""
     return rigid_inverse(cam_c2w[reference_frame]) @ cam_c2w[np.asarray(frames)]
 
 
-def scene_points_per_keyframe(scene: PredictedScene, cam_c2w: np.ndarray, stride: int = 1) -> list[np.ndarray]:
-    """Confident points of each keyframe, relative to the predicted camera of frame 0."""
-    rel = relative_cameras(cam_c2w, scene.keyframes)
-    return [transform_points(T, X) for T, X in zip(rel, scene.points_camera(stride, CONF_THRESHOLD))]
-
-
 def _stack(points: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(points) if points else np.zeros((0, 3))
+
+
+class ScenePoints:
+    """Confident predicted points of each keyframe relative to the predicted camera of frame 0,
+    back-projected on demand (a long video's full-resolution points do not fit in memory at once)."""
+
+    def __init__(self, scene: PredictedScene, cam_c2w: np.ndarray, stride: int = 1):
+        self.scene = scene
+        self.stride = stride
+        self.rel = relative_cameras(cam_c2w, scene.keyframes)
+
+    def keyframe(self, index: int) -> np.ndarray:
+        return transform_points(self.rel[index], self.scene.points_camera(index, self.stride, CONF_THRESHOLD))
+
+    def chunks(self, T: np.ndarray | None = None):
+        """Iterator over the keyframes' points, optionally mapped by a 4x4 transform."""
+        for index in range(len(self.scene.keyframes)):
+            points = self.keyframe(index)
+            yield points if T is None else transform_points(T, points)
+
+    def in_window(self, start: int, end: int) -> np.ndarray:
+        """Points of the keyframes with start <= frame < end."""
+        return _stack([self.keyframe(i) for i, k in enumerate(self.scene.keyframes) if start <= k < end])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,21 +138,15 @@ def _windows(frames: np.ndarray):
     return [(start, min(last, start + WINDOW)) for start in range(0, last, WINDOW)]
 
 
-def floating_frames(frames: np.ndarray, feet_world: np.ndarray, keyframes: np.ndarray,
-                    keyframe_points: list[np.ndarray]) -> np.ndarray:  # fmt: skip
+def floating_frames(frames: np.ndarray, feet_world: np.ndarray, points_in_window) -> np.ndarray:
     """Per evaluated frame (window order), whether its closest foot vertex is > 0.2 m from the
-    predicted scene points of its window. A window without scene points floats entirely."""
+    predicted scene points of its window (`points_in_window(start, end)`); a window without scene
+    points floats entirely."""
     out = []
     for start, end in _windows(frames):
         rows = np.flatnonzero((frames >= start) & (frames < end))
-        points = _stack([p for k, p in zip(keyframes, keyframe_points) if start <= k < end])
-        if not len(rows):
-            continue
-        if not len(points):
-            out.append(np.ones(len(rows), dtype=bool))
-            continue
-        dist = cKDTree(points).query(feet_world[rows].reshape(-1, 3))[0].reshape(len(rows), -1)
-        out.append(dist.min(axis=1) > FFR_THRESHOLD)
+        if len(rows):
+            out.append(M.floating(feet_world[rows], points_in_window(start, end), FFR_THRESHOLD))
     return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
@@ -163,14 +174,15 @@ def points_inside_mesh(vertices: np.ndarray, faces: np.ndarray, points: np.ndarr
     return inside
 
 
-def collision_rates(frames: np.ndarray, mesh_for_row, keyframes: np.ndarray,
-                    sparse_points: list[np.ndarray]) -> dict[str, float]:  # fmt: skip
+def collision_rates(frames: np.ndarray, mesh_for_row, points_in_window) -> dict[str, float]:
     """CR@x over the official frame sample; `mesh_for_row(i) -> (vertices, faces)` in the same
-    frame as the points."""
+    frame as `points_in_window(start, end)` (the window's keyframe points, pixels [::8, ::8])."""
     hits = {x: [] for x in CR_THRESHOLDS}
     for start, end in _windows(frames):
         rows = np.flatnonzero((frames >= start) & (frames < end))
-        points = _stack([p for k, p in zip(keyframes, sparse_points) if start <= k < end])
+        if not len(rows):
+            continue
+        points = points_in_window(start, end)
         for row in rows[::CR_FRAME_STEP]:
             vertices, faces = mesh_for_row(row)
             count = int(points_inside_mesh(vertices, faces, points).sum()) if len(points) else 0
@@ -198,17 +210,15 @@ def _feet_world(pred: PredictedSequence) -> np.ndarray | None:
     return transform_points(relative_cameras(pred.cam_c2w, pred.frames), pred.feet_cam)
 
 
-def _contact_metrics(result: ReconResult, pred: PredictedSequence, smpl: SmplEvaluator,
-                     keyframe_points: list[np.ndarray]) -> None:  # fmt: skip
+def _contact_metrics(result: ReconResult, pred: PredictedSequence, smpl: SmplEvaluator) -> None:
     """FFR and CR, both against the predicted scene (no GT involved)."""
-    scene = pred.scene
     feet = _feet_world(pred)
     if feet is None:
         result.skipped["ffr"] = "the prediction has no foot vertices"
     else:
-        floating = floating_frames(pred.frames, feet, scene.keyframes, keyframe_points)
-        if floating.size:
-            result.per_sequence["ffr"] = float(floating.mean())
+        flags = floating_frames(pred.frames, feet, ScenePoints(pred.scene, pred.cam_c2w).in_window)
+        if flags.size:
+            result.per_sequence["ffr"] = float(flags.mean())
         else:
             result.skipped["ffr"] = "fewer than two predicted frames"
         if pred.body_model != "smpl":
@@ -223,12 +233,12 @@ def _contact_metrics(result: ReconResult, pred: PredictedSequence, smpl: SmplEva
         vertices = smpl.run(pred.smpl.take([row]), with_vertices=True).vertices[0]
         return transform_points(rel[row], vertices), faces
 
-    sparse = scene_points_per_keyframe(scene, pred.cam_c2w, stride=CR_PIXEL_STRIDE)
-    result.per_sequence.update(collision_rates(pred.frames, mesh_for_row, scene.keyframes, sparse))
+    sparse = ScenePoints(pred.scene, pred.cam_c2w, stride=CR_PIXEL_STRIDE)
+    result.per_sequence.update(collision_rates(pred.frames, mesh_for_row, sparse.in_window))
 
 
-def _chamfer(result: ReconResult, pred_points: np.ndarray, gt_points_down: np.ndarray) -> None:
-    pred_down = M.voxel_downsample(pred_points, VOXEL)
+def _chamfer(result: ReconResult, make_pred_chunks, gt_points_down: np.ndarray) -> None:
+    pred_down = M.voxel_downsample_chunks(make_pred_chunks, VOXEL)
     if not len(pred_down) or not len(gt_points_down):
         result.skipped["cd"] = "no confident predicted scene points" if not len(pred_down) else "empty GT scene"
         return
@@ -240,28 +250,28 @@ def _chamfer(result: ReconResult, pred_points: np.ndarray, gt_points_down: np.nd
 def evaluate_sloper4d(gt: GroundTruthSequence, pred: PredictedSequence, smpl: SmplEvaluator) -> ReconResult:
     result = ReconResult()
     scene = pred.scene
-    keyframe_points = scene_points_per_keyframe(scene, pred.cam_c2w)
     if gt.scene_points is None:
         result.skipped["cd"] = "no lidar_data/*frames.ply"
     else:
-        pred_world = transform_points(rigid_inverse(gt.w2c[0]), _stack(keyframe_points))
+        points = ScenePoints(scene, pred.cam_c2w)
+        to_gt_world = rigid_inverse(gt.w2c[0])  # metric, no alignment: prediction camera 0 = GT camera 0
         gt_down = M.voxel_downsample(gt.scene_points(), VOXEL)
         gt_down = gt_down[fov_mask(gt_down, gt.w2c, gt.camera)]
-        _chamfer(result, pred_world, gt_down)
+        _chamfer(result, lambda: points.chunks(to_gt_world), gt_down)
     if gt.depth_scan is not None:
         height, width = scene.depth.shape[1:]
-        for depth, frame in zip(scene.depth, scene.keyframes):
+        for index, frame in enumerate(scene.keyframes):
             scan = gt.depth_scan(int(frame)) if 0 <= frame < len(gt.w2c) else None
             if scan is None:
                 continue
+            depth = np.asarray(scene.depth[index], np.float64)
             gt_depth = rasterise_depth(scan, gt.w2c[frame], gt.camera, height, width)
-            valid = np.isfinite(gt_depth) & (gt_depth > 0) & (depth > 0)
-            if valid.any():
+            if (np.isfinite(gt_depth) & (gt_depth > 0) & (depth > 0)).any():
                 for k, v in M.depth_metrics(depth, gt_depth).items():
                     result.per_keyframe.setdefault(f"depth_{k}", []).append(v)
     if not result.per_keyframe:
         result.skipped["depth"] = "no lidar_data/lidar_frames_rot/*.pcd scan at the keyframes"
-    _contact_metrics(result, pred, smpl, keyframe_points)
+    _contact_metrics(result, pred, smpl)
     return result
 
 
@@ -284,8 +294,6 @@ def rich_registration(gt: GroundTruthSequence, gt_row: int, pred_smpl: SmplParam
 def evaluate_rich(gt: GroundTruthSequence, pred: PredictedSequence, smpl: SmplEvaluator,
                   gt_rows: np.ndarray, pred_rows: np.ndarray) -> ReconResult:  # fmt: skip
     result = ReconResult()
-    scene = pred.scene
-    keyframe_points = scene_points_per_keyframe(scene, pred.cam_c2w)
     if gt.scene_points is None:
         result.skipped["cd"] = "no scan_calibration/<scene>/scan_camcoord.ply"
     elif pred.smpl is None:
@@ -295,8 +303,8 @@ def evaluate_rich(gt: GroundTruthSequence, pred: PredictedSequence, smpl: SmplEv
         # points are relative to frame 0's camera; re-express them in the first matched frame's camera
         first = int(pred.frames[pred_rows[0]])
         to_first = relative_cameras(pred.cam_c2w, [0], reference_frame=first)[0]
-        pred_points = transform_points(pred_to_gt @ to_first, _stack(keyframe_points))
-        _chamfer(result, pred_points, M.voxel_downsample(gt.scene_points(), VOXEL))
-    _contact_metrics(result, pred, smpl, keyframe_points)
+        points = ScenePoints(pred.scene, pred.cam_c2w)
+        _chamfer(result, lambda: points.chunks(pred_to_gt @ to_first), M.voxel_downsample(gt.scene_points(), VOXEL))
+    _contact_metrics(result, pred, smpl)
     result.notes.append("FFR on RICH is an addition: the official RICH scripts report CD only")
     return result

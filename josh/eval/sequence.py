@@ -104,27 +104,24 @@ class PredictedScene:
     """The dense scene of a JOSH result (official `scene.pkl` keys `depth_hw`, `conf_hw`,
     `intrinsics`, `img_idx`): per keyframe a metric z-depth map and a confidence map."""
 
-    depth: np.ndarray  # (K, H, W)
+    depth: np.ndarray  # (K, H, W), kept in the file's dtype (float32: long videos have many keyframes)
     conf: np.ndarray  # (K, H, W)
     K: np.ndarray  # (3, 3) of the depth-map resolution
     keyframes: np.ndarray  # (K,) video frame of each depth map
 
-    def points_camera(self, stride: int = 1, conf_threshold: float = 0.1):
-        """Back-projected confident pixels per keyframe: list of (n_k, 3) camera-frame points.
+    def points_camera(self, index: int, stride: int = 1, conf_threshold: float = 0.1) -> np.ndarray:
+        """Back-projected confident pixels of keyframe `index`, camera frame (n, 3).
 
         Integer pixel grid (u, v) = (column, row); X = K^-1 [u, v, 1] * depth; kept where
         conf > `conf_threshold` and depth > 0 (per pixel, the official SLOPER4D rule).
         """
-        depth = self.depth[:, ::stride, ::stride]
-        conf = self.conf[:, ::stride, ::stride]
+        depth = np.asarray(self.depth[index, ::stride, ::stride], np.float64)
+        conf = self.conf[index, ::stride, ::stride]
         rows, cols = np.meshgrid(np.arange(self.depth.shape[1])[::stride], np.arange(self.depth.shape[2])[::stride],
                                  indexing="ij")  # fmt: skip
-        rays = np.stack([cols, rows, np.ones_like(cols)], axis=-1).astype(np.float64) @ np.linalg.inv(self.K).T
-        out = []
-        for d, c in zip(depth, conf):
-            keep = (c > conf_threshold) & (d > 0)
-            out.append(rays[keep] * d[keep][:, None].astype(np.float64))
-        return out
+        keep = (conf > conf_threshold) & (depth > 0)
+        pixels = np.stack([cols[keep], rows[keep], np.ones(keep.sum())], axis=-1).astype(np.float64)
+        return pixels @ np.linalg.inv(self.K).T * depth[keep][:, None]
 
 
 @dataclass
