@@ -188,9 +188,15 @@ def floating(feet: np.ndarray, scene_points: np.ndarray, threshold: float = 0.2)
     """Per frame (T,) bool: the closest of its foot vertices (T,V,3) [m] is farther than
     ``threshold`` from every scene point (N,3) [m]; all frames float when there is no point."""
     feet = _f64(feet)
-    if len(scene_points) == 0:
+    points = _f64(scene_points).reshape(-1, 3)
+    if len(feet) == 0:
+        return np.zeros(0, dtype=bool)
+    # only points near the feet can be within the threshold: keep the feet's box, grown by it
+    lo, hi = feet.reshape(-1, 3).min(axis=0) - threshold, feet.reshape(-1, 3).max(axis=0) + threshold
+    points = points[np.all((points >= lo) & (points <= hi), axis=1)]
+    if len(points) == 0:
         return np.ones(len(feet), dtype=bool)
-    dist, _ = cKDTree(_f64(scene_points)).query(feet.reshape(-1, 3))
+    dist, _ = cKDTree(points).query(feet.reshape(-1, 3), distance_upper_bound=2 * threshold)
     return dist.reshape(feet.shape[:2]).min(axis=1) > threshold
 
 
@@ -227,30 +233,35 @@ def voxel_downsample(points: np.ndarray, voxel: float, origin="open3d") -> np.nd
 def voxel_downsample_chunks(make_chunks, voxel: float, origin="open3d") -> np.ndarray:
     """:func:`voxel_downsample` of the union of point chunks, without holding the union in memory.
 
-    ``make_chunks()`` returns a fresh iterator over (n_i,3) arrays; it is called twice when the grid
-    is open3d-anchored (once for the minimum, once to accumulate).
+    ``make_chunks()`` returns a fresh iterator over (n_i,3) arrays; it is called twice (once for the
+    bounds, once to accumulate per-voxel sums).
     """
-    if isinstance(origin, str):
-        mins = [np.min(c, axis=0) for c in make_chunks() if len(c)]
-        if not mins:
-            return np.zeros((0, 3))
-        origin = np.min(mins, axis=0) - voxel / 2.0
-    origin = _f64(origin)
+    bounds = [(np.min(c, axis=0), np.max(c, axis=0)) for c in (_f64(c).reshape(-1, 3) for c in make_chunks()) if len(c)]
+    if not bounds:
+        return np.zeros((0, 3))
+    lo, hi = np.min([b[0] for b in bounds], axis=0), np.max([b[1] for b in bounds], axis=0)
+    origin = lo - voxel / 2.0 if isinstance(origin, str) else _f64(origin)
+    first = np.floor((lo - origin) / voxel).astype(np.int64)
+    extent = np.floor((hi - origin) / voxel).astype(np.int64) - first + 1
+    flat = float(np.prod(extent.astype(np.float64))) < 2.0**62  # one int64 per voxel: fast 1-D unique
+
+    def voxel_keys(points):
+        k = np.floor((points - origin) / voxel).astype(np.int64) - first
+        return (k[:, 0] * extent[1] + k[:, 1]) * extent[2] + k[:, 2] if flat else k
+
     keys, sums, counts = [], [], []
     for chunk in make_chunks():
         chunk = _f64(chunk).reshape(-1, 3)
         if not len(chunk):
             continue
-        k, inverse, n = np.unique(np.floor((chunk - origin) / voxel).astype(np.int64), axis=0, return_inverse=True,
+        k, inverse, n = np.unique(voxel_keys(chunk), axis=None if flat else 0, return_inverse=True,
                                   return_counts=True)  # fmt: skip
         partial = np.zeros((len(k), 3))
         np.add.at(partial, inverse.reshape(-1), chunk)
         keys.append(k)
         sums.append(partial)
         counts.append(n)
-    if not keys:
-        return np.zeros((0, 3))
-    _, inverse = np.unique(np.concatenate(keys), axis=0, return_inverse=True)
+    _, inverse = np.unique(np.concatenate(keys), axis=None if flat else 0, return_inverse=True)
     inverse = inverse.reshape(-1)
     total = np.zeros((inverse.max() + 1, 3))
     np.add.at(total, inverse, np.concatenate(sums))

@@ -68,14 +68,14 @@ class ScenePoints:
         self.stride = stride
         self.rel = relative_cameras(cam_c2w, scene.keyframes)
 
-    def keyframe(self, index: int) -> np.ndarray:
-        return transform_points(self.rel[index], self.scene.points_camera(index, self.stride, CONF_THRESHOLD))
+    def keyframe(self, index: int, T: np.ndarray | None = None) -> np.ndarray:
+        """Points of keyframe `index`, optionally mapped further by a 4x4 transform T."""
+        to_frame = self.rel[index] if T is None else T @ self.rel[index]
+        return transform_points(to_frame, self.scene.points_camera(index, self.stride, CONF_THRESHOLD))
 
     def chunks(self, T: np.ndarray | None = None):
         """Iterator over the keyframes' points, optionally mapped by a 4x4 transform."""
-        for index in range(len(self.scene.keyframes)):
-            points = self.keyframe(index)
-            yield points if T is None else transform_points(T, points)
+        return (self.keyframe(index, T) for index in range(len(self.scene.keyframes)))
 
     def in_window(self, start: int, end: int) -> np.ndarray:
         """Points of the keyframes with start <= frame < end."""
@@ -92,7 +92,10 @@ def _pixels(points_world: np.ndarray, w2c: np.ndarray, camera: CameraModel, scal
     indices of those points."""
     X = transform_points(w2c, points_world)
     front = np.flatnonzero(X[:, 2] > 0)
-    uv = camera.project(X[front]) * scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        uv = camera.project(X[front]) * scale
+    finite = np.all(np.isfinite(uv) & (np.abs(uv) < 1e9), axis=1)  # extreme rays: outside any image
+    front, uv = front[finite], uv[finite]
     return np.round(uv).astype(np.int64), X[front, 2], front
 
 

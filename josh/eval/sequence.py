@@ -108,6 +108,7 @@ class PredictedScene:
     conf: np.ndarray  # (K, H, W)
     K: np.ndarray  # (3, 3) of the depth-map resolution
     keyframes: np.ndarray  # (K,) video frame of each depth map
+    _ray_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def points_camera(self, index: int, stride: int = 1, conf_threshold: float = 0.1) -> np.ndarray:
         """Back-projected confident pixels of keyframe `index`, camera frame (n, 3).
@@ -116,12 +117,17 @@ class PredictedScene:
         conf > `conf_threshold` and depth > 0 (per pixel, the official SLOPER4D rule).
         """
         depth = np.asarray(self.depth[index, ::stride, ::stride], np.float64)
-        conf = self.conf[index, ::stride, ::stride]
-        rows, cols = np.meshgrid(np.arange(self.depth.shape[1])[::stride], np.arange(self.depth.shape[2])[::stride],
-                                 indexing="ij")  # fmt: skip
-        keep = (conf > conf_threshold) & (depth > 0)
-        pixels = np.stack([cols[keep], rows[keep], np.ones(keep.sum())], axis=-1).astype(np.float64)
-        return pixels @ np.linalg.inv(self.K).T * depth[keep][:, None]
+        keep = (self.conf[index, ::stride, ::stride] > conf_threshold) & (depth > 0)
+        return self._rays(stride)[keep] * depth[keep][:, None]
+
+    def _rays(self, stride: int) -> np.ndarray:
+        """K^-1 [u, v, 1] of every (strided) pixel, (H', W', 3), computed once per stride."""
+        if stride not in self._ray_cache:
+            rows, cols = np.meshgrid(np.arange(self.depth.shape[1])[::stride],
+                                     np.arange(self.depth.shape[2])[::stride], indexing="ij")  # fmt: skip
+            pixels = np.stack([cols, rows, np.ones_like(cols)], axis=-1).astype(np.float64)
+            self._ray_cache[stride] = pixels @ np.linalg.inv(np.asarray(self.K, np.float64)).T
+        return self._ray_cache[stride]
 
 
 @dataclass

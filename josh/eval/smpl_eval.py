@@ -145,7 +145,7 @@ class SmplOutput:
 class SmplEvaluator:
     """Loads the SMPL models once per gender and evaluates parameter sequences in chunks."""
 
-    def __init__(self, model_dir: str | os.PathLike | None = None, chunk: int = 256):
+    def __init__(self, model_dir: str | os.PathLike | None = None, chunk: int = 64):
         self.model_dir = resolve_smpl_dir(model_dir)
         self.chunk = chunk
         self._models = {}
