@@ -28,7 +28,6 @@ the official frame; for other results it keeps points and bodies in one frame).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from josh.eval import metrics as M
 from josh.eval.sequence import (CameraModel, GroundTruthSequence, PredictedScene, PredictedSequence, rigid_inverse,
