@@ -95,6 +95,17 @@ def test_mpjpe_centres_on_the_hip_midpoint_not_joint_0():
     np.testing.assert_allclose(M.mpjpe(pred + np.array([5.0, 1.0, 2.0]), gt), [10.0])
 
 
+def test_pve_centres_vertices_on_the_joint_pelvis():
+    joints = np.zeros((1, 3, 3))
+    joints[0, 1], joints[0, 2] = [-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]
+    verts = np.array([[[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]]])
+    # Shift the prediction's vertices (not its joints) by 20 mm: PVE = 20 mm; a rigid shift of
+    # vertices and joints together is removed by the centring.
+    moved = verts + np.array([0.02, 0.0, 0.0])
+    np.testing.assert_allclose(M.pve(moved, verts, joints, joints), [20.0])
+    np.testing.assert_allclose(M.pve(verts + 3.0, verts, joints + 3.0, joints), [0.0], atol=1e-9)
+
+
 # ---------------------------------------------------------------- RTE / ATE
 
 
@@ -210,6 +221,8 @@ def test_foot_floating_rate_on_a_ground_grid():
     mask = np.array([False, True, True, False])
     assert M.foot_floating_rate(feet, ground, frames_mask=mask) == pytest.approx(0.5)
     assert M.foot_floating_rate(feet, ground, frames_mask=[False, True, False, True]) == 1.0
+    np.testing.assert_array_equal(M.floating(feet, ground), [False, True, False, True])
+    assert M.floating(feet, np.zeros((0, 3))).all()  # no scene: everything floats
 
 
 # ---------------------------------------------------------------- reconstruction
@@ -217,9 +230,28 @@ def test_foot_floating_rate_on_a_ground_grid():
 
 def test_voxel_downsample_averages_per_voxel():
     pts = np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [1.05, 0.0, 0.0], [-0.1, 0.0, 0.0]])
-    out = M.voxel_downsample(pts, 1.0)
+    out = M.voxel_downsample(pts, 1.0, origin=(0.0, 0.0, 0.0))
     expected = {(0.15, 0.15, 0.15), (1.05, 0.0, 0.0), (-0.1, 0.0, 0.0)}
     assert {tuple(np.round(p, 9)) for p in out} == expected
+
+
+def test_voxel_downsample_anchors_its_grid_like_open3d():
+    # open3d's grid starts at min - voxel/2 = (-0.6, -0.5, -0.5): (-0.1, 0, 0) now shares the first
+    # voxel with the two points near 0.15, and (1.05, 0, 0) is alone in the next one along x.
+    pts = np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [1.05, 0.0, 0.0], [-0.1, 0.0, 0.0]])
+    out = M.voxel_downsample(pts, 1.0)
+    expected = {(round(0.2 / 3, 9), 0.1, 0.1), (1.05, 0.0, 0.0)}
+    assert {tuple(np.round(p, 9)) for p in out} == expected
+    assert M.voxel_downsample(np.zeros((0, 3)), 0.3).shape == (0, 3)
+
+
+def test_voxel_downsample_of_chunks_equals_that_of_their_union():
+    pts = np.random.default_rng(4).uniform(-2, 2, size=(3000, 3))
+    chunks = [pts[:1000], pts[1000:1001], pts[1001:]]
+    whole = M.voxel_downsample(pts, 0.3)
+    parts = M.voxel_downsample_chunks(lambda: iter(chunks), 0.3)
+    assert len(whole) == len(parts) < 3000
+    np.testing.assert_allclose(parts[np.lexsort(parts.T)], whole[np.lexsort(whole.T)], atol=1e-12)
 
 
 def _grid(n=5, spacing=1.0):

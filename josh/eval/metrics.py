@@ -68,15 +68,23 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return _per_frame_joint_error(procrustes_per_frame(pred, gt), gt) * M2MM
 
 
+def _pelvis_centred(points: np.ndarray, joints: np.ndarray, pelvis) -> np.ndarray:
+    return _f64(points) - _f64(joints)[:, list(pelvis)].mean(axis=1, keepdims=True)
+
+
 def mpjpe(pred: np.ndarray, gt: np.ndarray, pelvis=(1, 2)) -> np.ndarray:
     """MPJPE per frame [mm] after pelvis centring of both sides.
 
     The pelvis is the mean of joints ``pelvis`` (SMPL hips 1 and 2, not joint 0, as in the field).
     """
-    pred, gt = _f64(pred), _f64(gt)
-    idx = list(pelvis)
-    pred_c = pred - pred[:, idx].mean(axis=1, keepdims=True)
-    gt_c = gt - gt[:, idx].mean(axis=1, keepdims=True)
+    return _per_frame_joint_error(_pelvis_centred(pred, pred, pelvis), _pelvis_centred(gt, gt, pelvis)) * M2MM
+
+
+def pve(pred_vertices, gt_vertices, pred_joints, gt_joints, pelvis=(1, 2)) -> np.ndarray:
+    """PVE per frame [mm]: mean vertex L2 (T,V,3) after subtracting each side's *joint* pelvis
+    (hip midpoint of its (T,J,3) joints), as the field does."""
+    pred_c = _pelvis_centred(pred_vertices, pred_joints, pelvis)
+    gt_c = _pelvis_centred(gt_vertices, gt_joints, pelvis)
     return _per_frame_joint_error(pred_c, gt_c) * M2MM
 
 
@@ -176,23 +184,34 @@ def foot_sliding_mean(pred_feet: np.ndarray, gt_feet: np.ndarray, threshold: flo
     return float(entries.mean()) if entries.size else float("nan")
 
 
+def floating(feet: np.ndarray, scene_points: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    """Per frame (T,) bool: the closest of its foot vertices (T,V,3) [m] is farther than
+    ``threshold`` from every scene point (N,3) [m]; all frames float when there is no point."""
+    feet = _f64(feet)
+    points = _f64(scene_points).reshape(-1, 3)
+    if len(feet) == 0:
+        return np.zeros(0, dtype=bool)
+    # only points near the feet can be within the threshold: keep the feet's box, grown by it
+    lo, hi = feet.reshape(-1, 3).min(axis=0) - threshold, feet.reshape(-1, 3).max(axis=0) + threshold
+    points = points[np.all((points >= lo) & (points <= hi), axis=1)]
+    if len(points) == 0:
+        return np.ones(len(feet), dtype=bool)
+    dist, _ = cKDTree(points).query(feet.reshape(-1, 3), distance_upper_bound=2 * threshold)
+    return dist.reshape(feet.shape[:2]).min(axis=1) > threshold
+
+
 def foot_floating_rate(
     feet: np.ndarray,
     scene_points: np.ndarray,
     threshold: float = 0.2,
     frames_mask: np.ndarray | None = None,
 ) -> float:
-    """Foot floating rate, a fraction in [0, 1] (nan when no frame is evaluated).
-
-    A frame floats when the closest of its foot vertices (T,V,3) [m] is farther than ``threshold``
-    from the nearest scene point (N,3) [m]. ``frames_mask`` (T,) bool restricts the frames.
-    """
-    feet = _f64(feet)
-    dist, _ = cKDTree(_f64(scene_points)).query(feet.reshape(-1, 3))
-    floating = dist.reshape(feet.shape[:2]).min(axis=1) > threshold
+    """Foot floating rate, a fraction in [0, 1] (nan when no frame is evaluated): the share of
+    :func:`floating` frames. ``frames_mask`` (T,) bool restricts the frames."""
+    flags = floating(feet, scene_points, threshold)
     if frames_mask is not None:
-        floating = floating[np.asarray(frames_mask, dtype=bool)]
-    return float(floating.mean()) if floating.size else float("nan")
+        flags = flags[np.asarray(frames_mask, dtype=bool)]
+    return float(flags.mean()) if flags.size else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,29 +219,68 @@ def foot_floating_rate(
 # ------------------------------------------------------------------------------------------------
 
 
-def voxel_downsample(points: np.ndarray, voxel: float, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+def voxel_downsample(points: np.ndarray, voxel: float, origin="open3d") -> np.ndarray:
     """Average of the points (N,3) [m] falling in each occupied voxel, keys floor((p−origin)/voxel).
 
-    Like open3d's ``voxel_down_sample``; open3d anchors its grid at ``points.min(0) − voxel/2``,
-    pass that as ``origin`` for bit-level parity with it.
+    ``origin="open3d"`` (default) anchors the grid where open3d's ``voxel_down_sample`` does, at
+    ``points.min(0) − voxel/2``, so the field's Chamfer distances are reproduced; pass a fixed
+    (3,) origin for a grid that does not move with the cloud.
     """
-    points = _f64(points)
-    keys = np.floor((points - _f64(origin)) / voxel).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    points = _f64(points).reshape(-1, 3)
+    return voxel_downsample_chunks(lambda: iter([points]), voxel, origin)
+
+
+def voxel_downsample_chunks(make_chunks, voxel: float, origin="open3d") -> np.ndarray:
+    """:func:`voxel_downsample` of the union of point chunks, without holding the union in memory.
+
+    ``make_chunks()`` returns a fresh iterator over (n_i,3) arrays; it is called twice (once for the
+    bounds, once to accumulate per-voxel sums).
+    """
+    bounds = [(np.min(c, axis=0), np.max(c, axis=0)) for c in (_f64(c).reshape(-1, 3) for c in make_chunks()) if len(c)]
+    if not bounds:
+        return np.zeros((0, 3))
+    lo, hi = np.min([b[0] for b in bounds], axis=0), np.max([b[1] for b in bounds], axis=0)
+    origin = lo - voxel / 2.0 if isinstance(origin, str) else _f64(origin)
+    first = np.floor((lo - origin) / voxel).astype(np.int64)
+    extent = np.floor((hi - origin) / voxel).astype(np.int64) - first + 1
+    flat = float(np.prod(extent.astype(np.float64))) < 2.0**62  # one int64 per voxel: fast 1-D unique
+
+    def voxel_keys(points):
+        k = np.floor((points - origin) / voxel).astype(np.int64) - first
+        return (k[:, 0] * extent[1] + k[:, 1]) * extent[2] + k[:, 2] if flat else k
+
+    keys, sums, counts = [], [], []
+    for chunk in make_chunks():
+        chunk = _f64(chunk).reshape(-1, 3)
+        if not len(chunk):
+            continue
+        k, inverse, n = np.unique(voxel_keys(chunk), axis=None if flat else 0, return_inverse=True,
+                                  return_counts=True)  # fmt: skip
+        partial = np.zeros((len(k), 3))
+        np.add.at(partial, inverse.reshape(-1), chunk)
+        keys.append(k)
+        sums.append(partial)
+        counts.append(n)
+    _, inverse = np.unique(np.concatenate(keys), axis=None if flat else 0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    sums = np.zeros((len(counts), 3))
-    np.add.at(sums, inverse, points)
-    return sums / counts[:, None]
+    total = np.zeros((inverse.max() + 1, 3))
+    np.add.at(total, inverse, np.concatenate(sums))
+    count = np.bincount(inverse, weights=np.concatenate(counts))
+    return total / count[:, None]
 
 
-def chamfer_distance(pred_points: np.ndarray, gt_points: np.ndarray, voxel: float = 0.3) -> dict:
-    """Chamfer distance [m] between point clouds (N,3), (M,3) after ``voxel`` downsampling of both.
+def chamfer_distance(pred_points: np.ndarray, gt_points: np.ndarray, voxel: float | None = 0.3) -> dict:
+    """Chamfer distance [m] between point clouds (N,3), (M,3) after ``voxel`` downsampling of both
+    (open3d-anchored grid; ``voxel=None``: the clouds are used as given, e.g. already downsampled).
 
     accuracy = mean NN distance pred→GT, completeness = mean GT→pred,
-    chamfer = (accuracy + completeness) / 2. No alignment, no clipping.
+    chamfer = (accuracy + completeness) / 2. No alignment, no clipping (the official max_dist of
+    1000 m never clips).
     """
-    pred = voxel_downsample(pred_points, voxel)
-    gt = voxel_downsample(gt_points, voxel)
+    pred = _f64(pred_points) if voxel is None else voxel_downsample(pred_points, voxel)
+    gt = _f64(gt_points) if voxel is None else voxel_downsample(gt_points, voxel)
+    if len(pred) == 0 or len(gt) == 0:
+        raise ValueError("chamfer_distance needs two non-empty point clouds")
     accuracy = float(cKDTree(gt).query(pred)[0].mean())
     completeness = float(cKDTree(pred).query(gt)[0].mean())
     return {
