@@ -4,6 +4,13 @@ from josh.cache import configure as _configure
 
 _configure()
 
+try:  # Anny skins with Warp, which prints a banner on first use; JOSH's output stays quiet
+    import warp as _warp
+
+    _warp.config.quiet = True
+except ImportError:  # pragma: no cover
+    pass
+
 from josh.body.protocol import BodyModel, BodyOutput, RestState  # noqa: E402
 
 

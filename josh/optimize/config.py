@@ -38,7 +38,7 @@ class OptimConfig:
     w_c2: float = 2.0  # contact stillness
 
     # --- residual scales -----------------------------------------------------------------------
-    scene3d_scale: float = 0.01  # relative 3D disagreement (fraction of depth)
+    scene3d_scale: float = 0.03  # relative 3D disagreement (fraction of depth)
     scene2d_scale: float = 2.0  # px
     keypoint_scale: float = 6.0  # px
     smooth_scale: float = 15.0  # m/s^2 of world-joint acceleration

@@ -35,7 +35,7 @@ def scene_3d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """3D agreement of matched points, divided by their depth: scale-free, so the scene terms alone
     cannot shrink the world to nothing (the scale gauge pitfall of DESIGN §4)."""
     r = (d.W_a - d.W_b).norm(dim=-1) / (0.5 * (d.z_a + d.z_b)).clamp(min=1e-6)
-    return _weighted_mean(cauchy(r / cfg.scene3d_scale), p.match_conf)
+    return _weighted_mean(pseudo_huber(r / cfg.scene3d_scale), p.match_conf)
 
 
 def scene_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:

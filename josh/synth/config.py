@@ -59,9 +59,14 @@ class NoiseConfig:
 
     Scene (MASt3R / Pi3 style point maps, MASt3R-SfM style matching):
 
-    - depth_scale_range = 2.0: each keyframe's depth has its own unknown scale s_k, log-uniform in
-      [1/r, r]. Point-map networks predict depth only up to scale, independently per view or per
-      window; a factor-2 spread is what one sees between windows before global alignment.
+    - global_scale_range = 3.0: the whole scene (depths and initial camera translations) is in an
+      unknown scale g, log-uniform in [1/r, r]. SfM and MASt3R-style global alignment fix the scale
+      arbitrarily; "metric" point-map heads (Pi3X, metric MASt3R) are routinely 20-50% off in the
+      wild. Only the people (through contact) can make the scene metric.
+    - depth_scale_range = 2.0: on top of that, each keyframe's depth has its own unknown scale
+      s_k, log-uniform in [1/r, r]. Point-map networks predict depth only up to scale,
+      independently per view or per window; a factor-2 spread is what one sees between windows
+      before global alignment.
     - depth_noise = 0.02: per-pixel multiplicative noise (std, fraction of depth). Pi3/MASt3R reach
       AbsRel ~0.03-0.06 on video-depth benchmarks *after* per-frame scale alignment, of which
       pixel-level noise is the smaller, high-frequency part.
@@ -103,6 +108,7 @@ class NoiseConfig:
       walking right ~90% of the time, with errors that affect a whole part at once.
     """
 
+    global_scale_range: float = 3.0
     depth_scale_range: float = 2.0
     depth_noise: float = 0.02
     depth_distortion: float = 0.03
@@ -123,9 +129,9 @@ class NoiseConfig:
 
     @classmethod
     def none(cls) -> "NoiseConfig":
-        """No error at all (depth scales are still drawn unless depth_scale_range is set to 1)."""
+        """No error at all: every scale 1, every noise 0."""
         zero = {f.name: 0.0 for f in fields(cls) if f.type in ("float", float)}
-        zero.update(depth_scale_range=1.0)
+        zero.update(depth_scale_range=1.0, global_scale_range=1.0)
         return cls(**zero)
 
     def to_dict(self) -> dict:

@@ -30,7 +30,8 @@ def simulate_frontends(gt: GroundTruth, noise: NoiseConfig, body, seed: int = 0)
     rng = np.random.default_rng([seed, 7919])
     intr = gt.intrinsics
     K = len(gt.keyframe_ids)
-    scales = np.exp(rng.uniform(-1, 1, K) * np.log(max(noise.depth_scale_range, 1.0)))
+    global_scale = np.exp(rng.uniform(-1, 1) * np.log(max(noise.global_scale_range, 1.0)))
+    scales = global_scale * np.exp(rng.uniform(-1, 1, K) * np.log(max(noise.depth_scale_range, 1.0)))
     warps = [_smooth_warp(rng, noise.depth_distortion) for _ in range(K)]
     focal_init = intr.focal * (1.0 + rng.uniform(-1, 1) * noise.focal_error)
     init_intr = Intrinsics(focal_init, intr.cx, intr.cy, intr.width, intr.height)
@@ -39,7 +40,7 @@ def simulate_frontends(gt: GroundTruth, noise: NoiseConfig, body, seed: int = 0)
         fps=gt.fps,
         intrinsics=init_intr,
         keyframes=_keyframe_observations(gt, scales, warps, noise, rng),
-        keyframe_T_wc=_initial_cameras(gt, scales[0], noise, rng),
+        keyframe_T_wc=_initial_cameras(gt, global_scale, noise, rng),
         correspondences=_correspondences(gt, scales, warps, noise, rng),
         humans=[_human_track(gt, p, focal_init, body, noise, rng) for p in gt.people],
         body_model=getattr(body, "name", "anny"),
@@ -105,8 +106,8 @@ def _random_rotations(rng: np.random.Generator, n: int, rms_deg: float) -> np.nd
 
 
 def _initial_cameras(gt: GroundTruth, scale0: float, noise: NoiseConfig, rng) -> np.ndarray:
-    """Keyframe poses relative to keyframe 0 (which is the identity), in the front-end's scale
-    (that of keyframe 0's depth), with rotation and translation noise on keyframes 1..K-1."""
+    """Keyframe poses relative to keyframe 0 (which is the identity), in the front-end's global
+    scale, with rotation and translation noise on keyframes 1..K-1."""
     T_kf = gt.T_wc[gt.keyframe_ids]
     rel = np.linalg.inv(T_kf[0])[None] @ T_kf
     rel[:, :3, 3] *= scale0
