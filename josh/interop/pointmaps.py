@@ -58,7 +58,7 @@ from josh.geometry.align import _fit_batched
 from josh.geometry.camera import interpolate_poses, interpolation_weights
 from josh.io.atomic import atomic_path
 from josh.perception.scene import SceneEstimate
-from josh.types import Correspondences, Intrinsics, KeyframeObservations
+from josh.types import Correspondences, FrontEndInputs, HumanTrack, Intrinsics, KeyframeObservations
 
 FORMAT_VERSION = 1
 _MATCH_KEYS = ("match_a", "match_b", "match_uv_a", "match_uv_b")
@@ -679,3 +679,14 @@ def _scene_points(obs: KeyframeObservations, T_key, intr: Intrinsics, cfg):
     cells = np.floor(pts / voxel).astype(np.int64)
     _, first = np.unique(cells, axis=0, return_index=True)
     return pts[np.sort(first)], cols[np.sort(first)]
+
+
+def front_end_inputs(scene: SceneEstimate, humans: list[HumanTrack], fps: float, body_model: str,
+                     n_frames: int | None = None) -> FrontEndInputs:  # fmt: skip
+    """`FrontEndInputs` from a scene estimate (e.g. `scene_from_pointmaps`) and people (e.g.
+    `read_tram`); their `focal_assumed` must be in pixels of the scene's image size."""
+    return FrontEndInputs(
+        n_frames=int(n_frames if n_frames is not None else len(scene.all_T_wc)), fps=float(fps),
+        intrinsics=scene.intrinsics, keyframes=scene.keyframes, keyframe_T_wc=scene.keyframe_T_wc,
+        correspondences=scene.correspondences, humans=list(humans), body_model=body_model,
+    )  # fmt: skip
