@@ -229,8 +229,20 @@ def test_scene_pkl_follows_the_official_conventions(inputs, smpl, tmp_path):
     assert ((conf > 0.1) == (depth > 2.0)).all() and (conf[depth == 0] == 0).all()
     assert scene["rgb_hw3"].shape == depth.shape + (3,) and scene["rgb_hw3"].max() <= 1.0
     assert scene["eval_metrics"] == {"w_jpe": 0.0, "wa_jpe": 0.0}
+
+
+def test_joblib_reads_our_scene_pkl(inputs, smpl, tmp_path):
+    """The official scripts load scene.pkl with joblib (not a dependency here: skipped without it)."""
     joblib = pytest.importorskip("joblib")
-    assert np.array_equal(joblib.load(tmp_path / "scene.pkl")["pred_cam"], scene["pred_cam"])
+    write_official_layout(_reconstruction(inputs, smpl), tmp_path, smpl, source=inputs)
+    ours = load_scene_pkl(tmp_path / "scene.pkl")
+    assert np.array_equal(joblib.load(tmp_path / "scene.pkl")["pred_cam"], ours["pred_cam"])
+    # ... and we read what the official code writes: joblib.dump, (1, 3, 3) intrinsics as some scripts expect
+    official = tmp_path / "official" / "josh"
+    official.mkdir(parents=True)
+    joblib.dump({**ours, "intrinsics": ours["intrinsics"][None]}, official / "scene.pkl")
+    back = read_official_result(official.parent)
+    assert np.allclose(back.T_wc, ours["pred_cam"]) and np.isclose(back.intrinsics.focal, ours["intrinsics"][0, 0])
 
 
 def test_official_round_trip_is_lossless(inputs, smpl, tmp_path):
