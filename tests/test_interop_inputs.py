@@ -40,3 +40,17 @@ def test_people_and_point_maps_make_optimiser_inputs(tmp_path):
     grid_u = np.clip(((np.arange(obs.depth.shape[2]) + 0.5) * obs.stride - 0.5).round().astype(int), 0, work[0] - 1)
     on_person = mask[grid_v[:, None], grid_u[None, :]]
     assert on_person.any() and not obs.background[1][on_person].any()
+
+
+def test_tram_people_with_and_without_deco(tmp_path):
+    from josh.interop.official_inputs import tram_people
+
+    smpl = load_body_model("smpl", model_path=write_fake_smpl_folder(tmp_path / "smpl"))
+    fake = write_fake_official_folder(tmp_path / "seq", n_frames=60, size=(64, 36))
+    plain = tram_people(tmp_path / "seq" / "tram", smpl, working_size=(32, 18))
+    with_deco = tram_people(tmp_path / "seq", smpl, working_size=(32, 18), deco=tmp_path / "seq" / "deco")
+    assert [h.person_id for h in plain] == [p.track_id for p in fake.people]
+    ok = fake.people[0].deco_crop_ok
+    assert ok.any() and (~ok).any()
+    assert not np.allclose(plain[0].contact_prob[ok], with_deco[0].contact_prob[ok])  # DECO rows used
+    assert np.allclose(plain[0].contact_prob[~ok], with_deco[0].contact_prob[~ok])  # misaligned rows: body estimate

@@ -111,6 +111,16 @@ def read_official_folder(root, body, working_size: tuple[int, int] | None = None
     return OfficialInputs(root, frames, size, working, tracks, masks, notes)
 
 
+def tram_people(tram, body, working_size: tuple[int, int] | None = None, deco=None,
+                original_size: tuple[int, int] | None = None) -> list[HumanTrack]:  # fmt: skip
+    """`josh run --people tram:DIR [--contacts deco:DIR]`: the TRAM tracks of DIR (an official
+    root or its `tram/` folder) as `HumanTrack`s, with DECO contacts when `deco` is given."""
+    tracks = read_tram(tram, body, original_size, working_size)
+    if deco is not None:
+        tracks = read_deco(deco, tracks, body)
+    return [t.human for t in tracks]
+
+
 def list_frames(root) -> list[Path]:
     """The frames of `root/rgb/` (or of `root` itself), sorted by name."""
     root = Path(root)
