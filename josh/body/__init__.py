@@ -1,4 +1,4 @@
-"""Body models behind one protocol: Anny (default, licence-free)."""
+"""Body models behind one protocol: Anny (default, licence-free) and SMPL (the user's files)."""
 
 from josh.cache import configure as _configure
 
@@ -14,13 +14,23 @@ except ImportError:  # pragma: no cover
 from josh.body.protocol import BodyModel, BodyOutput, RestState  # noqa: E402
 
 
-def load_body_model(name: str = "anny", dtype=None) -> BodyModel:
-    """Construct a body model by name (only "anny" ships; SMPL needs the user's files)."""
+def load_body_model(name: str = "anny", dtype=None, model_path=None, gender: str = "neutral") -> BodyModel:
+    """Construct a body model by name.
+
+    "anny" ships with JOSH. "smpl" needs the user's licensed model files: `model_path` (a file or a
+    folder), else `$JOSH_SMPL_DIR`, else `<JOSH cache>/smpl`; a `SetupError` says where to put
+    them when they are missing.
+    """
+    kwargs = {} if dtype is None else {"dtype": dtype}
     if name == "anny":
         from josh.body.anny_body import AnnyBody
 
-        return AnnyBody() if dtype is None else AnnyBody(dtype=dtype)
-    raise ValueError(f"unknown body model {name!r}; available: 'anny'")
+        return AnnyBody(**kwargs)
+    if name == "smpl":
+        from josh.body.smpl_body import SMPLBody
+
+        return SMPLBody(model_path=model_path, gender=gender, **kwargs)
+    raise ValueError(f"unknown body model {name!r}; available: 'anny', 'smpl'")
 
 
 __all__ = ["BodyModel", "BodyOutput", "RestState", "load_body_model"]

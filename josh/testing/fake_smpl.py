@@ -6,8 +6,9 @@ scipy sparse matrix, kintree_table, J, ...), filled with a crude but valid human
 at roughly adult positions (Y up, metres, SMPL's joint order and tree), vertices scattered around
 the bones and skinned to them, a joint regressor that recovers the joints from nearby vertices,
 small random shape and pose blend shapes. The foot-sliding vertices of the field's protocol
-(3216, 3387 left; 6617, 6787 right) are placed on the soles. `smplx.SMPL` loads it like the real
-file, so every loading and evaluation code path runs without the licensed data.
+(heels 3387 / 6787, big toes 3216 / 6617, left / right, as in the real model) are placed on the
+soles. `smplx.SMPL` loads it like the real file, so every loading and evaluation code path runs
+without the licensed data.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ N_VERTICES = 6890
 N_FACES = 13776
 N_JOINTS = 24
 PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
-FOOT_VERTICES = {"left": (3216, 3387), "right": (6617, 6787)}  # heel-ish, toe-ish per foot
+FOOT_VERTICES = {"left": (3387, 3216), "right": (6787, 6617)}  # (heel, big toe) per foot, as in real SMPL
 
 # Rest joint positions (x = body's left, y = up, z = forward), pelvis-relative, metres.
 _JOINTS = np.array([
