@@ -101,6 +101,11 @@ class FrontEndInputs:
     correspondences: Correspondences
     humans: list[HumanTrack] = field(default_factory=list)
     body_model: str = "anny"
+    frame_T_wc: np.ndarray | None = None
+    """(n_frames, 4, 4) the front-end's camera of every frame, in the keyframes' frame and scale
+    (NaN rows where it has none). The optimiser moves keyframes only; a frame between them gets
+    the interpolated keyframe pose composed with the front-end's own deviation from that
+    interpolation, so a handheld camera's shake between keyframes is kept (DESIGN §4)."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ class Phase:
     iterations: int
     lr: float
     focal_free: bool  # DESIGN §4: focal frozen in the coarse phase, free in the fine phase
-    reprojection: bool  # 2D scene and keypoint reprojection terms active
+    reprojection: bool  # the scene's 2D reprojection term active (people's keypoints always are)
 
 
 @dataclass
@@ -53,9 +53,20 @@ class OptimConfig:
     smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms
 
     # --- contacts ------------------------------------------------------------------------------
+    c1_redescending: bool = True
+    """L_c1 uses a redescending penalty (Cauchy): a wrong contact label (a swing foot called
+    planted) puts its vertex tens of centimetres off the scene along the ray and must lose its
+    pull, not keep a constant one."""
     contact_threshold: float = 0.5  # a candidate is "in contact" when its probability exceeds this
     contact_depth_ratio: float = 0.25  # reject a scene partner whose depth differs more than this
     contact_max_pixels: float = 6.0  # reject partners farther than this (depth-map pixels)
+    contact_depth_radius: int = 1  # median window (depth-map pixels) of the contact partner's depth
+    contact_moves_pose: bool = False
+    """Whether contact alignment (L_c1) may bend the body (pose, shape) or only move it (root,
+    cameras, scales). Contact labels are the least reliable input (a classifier's per-frame
+    guess), and a wrong label fitted through the pose produces a distorted leg; the 2D keypoints
+    already say how the body is bent, so by default L_c1 places bodies rather than deforms them.
+    Stillness (L_c2) always acts on the pose: a planted foot is held by the leg turning over it."""
     contact_row_weight: float = 3.0
     """The nearest-background search weighs vertical pixel distance this much more than horizontal:
     on ground seen by a camera with little roll, depth is constant along an image row but changes

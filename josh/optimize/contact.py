@@ -7,6 +7,8 @@ pixel, and its scene partner is read from that map: no scan over the image, full
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -32,6 +34,21 @@ def nearest_background_maps(background: np.ndarray, row_weight: float = 1.0) -> 
         index[k] = rows * w + cols
         distance[k] = dist
     return index, distance
+
+
+def contact_depth_maps(depth: np.ndarray, background: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Depth maps for contact queries: each background pixel's depth replaced by the median over
+    the background pixels of its (2 radius + 1)^2 neighbourhood. A contact compares a body vertex
+    with one scene pixel; the median removes that pixel's own noise (and isolated bad depths)
+    while keeping depth edges (a median does not blur across a step). Non-background stays 0."""
+    K, h, w = depth.shape
+    values = np.where(background, depth, np.nan).astype(np.float32)
+    padded = np.pad(values, ((0, 0), (radius, radius), (radius, radius)), constant_values=np.nan)
+    windows = [padded[:, i : i + h, j : j + w] for i in range(2 * radius + 1) for j in range(2 * radius + 1)]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (no background) stay NaN
+        median = np.nanmedian(np.stack(windows), axis=0)
+    return np.where(background & np.isfinite(median), median, 0.0).astype(np.float32)
 
 
 def lookup_partners(

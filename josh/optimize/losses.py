@@ -86,15 +86,15 @@ def keypoints_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------- contacts
 def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool = True):
-    """For every contact entry: its point in its row's nearest keyframe camera, the scene depth
-    found behind it, and whether that partner passes the distance and depth checks.
+    """For every contact entry: its point in the entry's keyframe camera, the scene depth found
+    behind it, and whether that partner passes the distance and depth checks.
 
     The partner is the nearest background pixel of the depth map (O(1) index-map lookup, redone
     every call because the body moves). Its depth, scaled by sigma_k, is taken along the contact
     vertex's own viewing ray: the neighbour stands in for the scene the person occludes, so only
     its depth is trusted, not its lateral position (which is off by the mask's width).
     """
-    X = d.contacts_world.reshape(-1, 3).index_select(0, p.contact_entry)  # (E, 3)
+    X = d.contacts_world_rigid.reshape(-1, 3).index_select(0, p.contact_entry)  # (E, 3)
     R = gather(p.contact_entry_key, d.R_key)
     x_k = rotate(R.transpose(-1, -2), X - p.contact_entry_key @ d.c_key)
     k = p.contact_entry_key_index
@@ -103,7 +103,7 @@ def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool
         partner, dist, ok = lookup_partners(uv_map, k, p.nb_index, p.nb_distance)
         h, w = p.depth.shape[1:]
         flat = k * (h * w) + partner.clamp(min=0)
-        raw_depth = p.depth.reshape(-1)[flat]
+        raw_depth = p.contact_depth.reshape(-1)[flat]
         conf = p.conf.reshape(-1)[flat]
         ok = ok & (dist <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[:, 2] > 0.05)
     z_scene = (p.contact_entry_key @ d.scale) * raw_depth
@@ -120,7 +120,8 @@ def contact_alignment(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     x_k, z_scene, ok, conf = contact_partners(p, d, cfg)
     ray_length = x_k.norm(dim=-1) / x_k[:, 2].clamp(min=1e-3)
     r = (x_k[:, 2] - z_scene).abs() * ray_length / cfg.c1_scale
-    return _weighted_mean(pseudo_huber(r), p.contact_entry_weight * conf * ok)
+    penalty = cauchy(r) if cfg.c1_redescending else pseudo_huber(r)
+    return _weighted_mean(penalty, p.contact_entry_weight * conf * ok)
 
 
 def contact_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from josh.geometry.camera import interpolation_weights
+from josh.geometry.camera import interpolate_poses, interpolation_weights
 from josh.optimize.config import OptimConfig
-from josh.optimize.contact import nearest_background_maps
+from josh.optimize.contact import contact_depth_maps, nearest_background_maps
 from josh.types import Correspondences, FrontEndInputs
 
 DTYPE = torch.float32
@@ -54,6 +54,7 @@ class Problem:
     stride: float
     nb_index: torch.Tensor  # (K, h, w) nearest background pixel (flat index) of every pixel
     nb_distance: torch.Tensor
+    contact_depth: torch.Tensor  # (K, h, w) locally median-filtered depth for contact partners
     T_init: torch.Tensor  # (K, 4, 4)
     # correspondences (M,)
     corr_a: torch.Tensor  # (M, K) one-hot keyframe of each end
@@ -70,6 +71,10 @@ class Problem:
     row_interval: torch.Tensor  # (N, max(K-1, 1)) one-hot keyframe interval holding the frame
     row_alpha: torch.Tensor  # (N,) fraction along that interval
     row_f_assumed: torch.Tensor  # (N,) focal the body front-end assumed
+    row_delta_R: torch.Tensor  # (N, 3, 3) the front-end camera's deviation from the keyframe interpolation
+    row_delta_c: torch.Tensor  # (N, 3) ... and its centre offset (front-end scale, camera axes)
+    frame_delta_R: torch.Tensor  # (n_frames, 3, 3) the same for every frame (for the output)
+    frame_delta_c: torch.Tensor  # (n_frames, 3)
     R_init: torch.Tensor  # (N, 3, 3) camera frame
     t_init: torch.Tensor  # (N, 3)
     pose_init: torch.Tensor  # (N, J, 3)
@@ -77,10 +82,12 @@ class Problem:
     keypoints2d: torch.Tensor  # (N, 23, 2)
     keypoints_conf: torch.Tensor  # (N, 23)
     contact_prob: torch.Tensor  # (N, C) as the front-end gave it
-    # contact entries (E,): (row, candidate) pairs above the threshold, as flat indices row * C + c
+    # contact entries (E,): (row, candidate) pairs above the threshold, as flat indices row * C + c,
+    # each looked up in the two keyframes around its frame (weights 1 - alpha and alpha, so the
+    # scene partner changes smoothly as frames pass from one keyframe to the next)
     contact_entry: torch.Tensor
-    contact_entry_weight: torch.Tensor  # (E,) their probability
-    contact_entry_key: torch.Tensor  # (E, K) one-hot nearest keyframe of the entry's row
+    contact_entry_weight: torch.Tensor  # (E,) probability x keyframe blend weight
+    contact_entry_key: torch.Tensor  # (E, K) one-hot keyframe searched
     contact_entry_key_index: torch.Tensor  # (E,)
     # stillness pairs (E2,): the same candidate in contact in rows i and i+1 (same person, next frame)
     still_entry: torch.Tensor  # flat index of (i, c); its partner is still_entry + C
@@ -109,15 +116,16 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
     kfs = inputs.keyframes
     intr = inputs.intrinsics
     K = kfs.n_keyframes
-    nb_index, nb_distance = nearest_background_maps(kfs.background & (kfs.depth > 0), config.contact_row_weight)
+    background = kfs.background & (kfs.depth > 0)
+    nb_index, nb_distance = nearest_background_maps(background, config.contact_row_weight)
     corr = _subsample(inputs.correspondences, config.max_correspondences, config.seed)
     rows = _people_rows(inputs)
     left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"]) if K else (np.zeros(0, int), np.zeros(0))
-    nearest = np.abs(rows["frame"][:, None] - kfs.frame_ids[None]).argmin(1) if len(rows["frame"]) else np.zeros(0, int)
+    frame_dR, frame_dc = _frame_deviations(inputs)
     prob = rows["contact"]
     C = prob.shape[1]
     on = prob > config.contact_threshold
-    entry_row, entry_c = np.nonzero(on)
+    entry_row, entry_c, entry_key, entry_blend = _contact_entries(on, left, alpha, K)
     next_ok, dt = _neighbours(rows["person"], rows["frame"], inputs.fps, config.smooth_max_gap)
     adjacent = next_ok & (np.diff(rows["frame"]) == 1) if len(next_ok) else next_ok
     still_row, still_c = np.nonzero(on[:-1] & on[1:] & adjacent[:, None]) if len(prob) > 1 else (np.zeros(0, int),) * 2
@@ -137,6 +145,7 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         stride=float(kfs.stride),
         nb_index=torch.as_tensor(nb_index),
         nb_distance=torch.as_tensor(nb_distance),
+        contact_depth=_t(contact_depth_maps(kfs.depth, background, config.contact_depth_radius)),
         T_init=_t(inputs.keyframe_T_wc),
         corr_a=onehot(corr.kf_a, K),
         corr_b=onehot(corr.kf_b, K),
@@ -151,6 +160,10 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         row_interval=onehot(left, K - 1),
         row_alpha=_t(alpha),
         row_f_assumed=_t(rows["f_assumed"]),
+        row_delta_R=frame_dR[rows["frame"]],
+        row_delta_c=frame_dc[rows["frame"]],
+        frame_delta_R=frame_dR,
+        frame_delta_c=frame_dc,
         R_init=_t(rows["R"]),
         t_init=_t(rows["t"]),
         pose_init=_t(rows["pose"]),
@@ -159,14 +172,48 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         keypoints_conf=_t(rows["kp_conf"]),
         contact_prob=_t(prob),
         contact_entry=torch.as_tensor(entry_row * C + entry_c, dtype=torch.long),
-        contact_entry_weight=_t(prob[entry_row, entry_c]),
-        contact_entry_key=onehot(nearest[entry_row], K),
-        contact_entry_key_index=torch.as_tensor(nearest[entry_row], dtype=torch.long),
+        contact_entry_weight=_t(prob[entry_row, entry_c] * entry_blend),
+        contact_entry_key=onehot(entry_key, K),
+        contact_entry_key_index=torch.as_tensor(entry_key, dtype=torch.long),
         still_entry=torch.as_tensor(still_row * C + still_c, dtype=torch.long),
         still_weight=_t(prob[still_row, still_c] * prob[still_row + 1, still_c]),
         row_next_ok=torch.as_tensor(next_ok),
         row_dt=_t(dt),
     )
+
+
+def _frame_deviations(inputs: FrontEndInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per frame, the front-end camera relative to the interpolation of its keyframe cameras:
+    T_t = interp(T_keys)(t) * D_t. Identity where the front-end has no pose for a frame."""
+    n = inputs.n_frames
+    dR, dc = torch.eye(3, dtype=DTYPE).repeat(n, 1, 1), torch.zeros(n, 3, dtype=DTYPE)
+    T = inputs.frame_T_wc
+    if T is None or inputs.keyframes.n_keyframes == 0:
+        return dR, dc
+    keys = inputs.keyframes.frame_ids
+    left, alpha = interpolation_weights(keys, np.arange(n))
+    T_key = torch.as_tensor(inputs.keyframe_T_wc, dtype=torch.float64)
+    R_i, c_i = interpolate_poses(T_key[:, :3, :3], T_key[:, :3, 3], torch.as_tensor(left), torch.as_tensor(alpha))
+    T = torch.as_tensor(np.asarray(T, np.float64))
+    known = torch.isfinite(T).all(-1).all(-1)
+    R_d = R_i.transpose(-1, -2) @ T[:, :3, :3]
+    c_d = (R_i.transpose(-1, -2) @ (T[:, :3, 3] - c_i)[..., None])[..., 0]
+    dR[known], dc[known] = R_d[known].to(DTYPE), c_d[known].to(DTYPE)
+    return dR, dc
+
+
+def _contact_entries(on: np.ndarray, left: np.ndarray, alpha: np.ndarray, K: int):
+    """(row, candidate) pairs in contact, once per keyframe around the row's frame, with the
+    blend weight of that keyframe; weights below 1e-6 (frames on a keyframe) are dropped."""
+    row, c = np.nonzero(on)
+    if K == 1:
+        return row, c, np.zeros(len(row), int), np.ones(len(row))
+    a = alpha[row]
+    rows, cs = np.concatenate([row, row]), np.concatenate([c, c])
+    keys = np.concatenate([left[row], np.minimum(left[row] + 1, K - 1)])
+    blend = np.concatenate([1 - a, a])
+    keep = blend > 1e-6
+    return rows[keep], cs[keep], keys[keep], blend[keep]
 
 
 def _subsample(corr: Correspondences, budget: int, seed: int) -> Correspondences:

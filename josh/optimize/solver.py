@@ -9,7 +9,7 @@ Every method runs the same steps on the same inputs, so they differ only where t
    human/scene depth at contacts");
 3. the people: either alone with the cameras frozen and no contact terms (serial baseline) or
    jointly with the cameras, scales and focal (JOSH and its ablations), in a coarse phase (3D
-   terms, focal frozen) and a fine phase (+ 2D reprojection, focal free).
+   terms, focal frozen) and a fine phase (+ the scene's 2D reprojection, focal free).
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
            rest=None):  # fmt: skip
     scene_active = (not people_stage or sw.joint) and p.n_correspondences > 0
     metric = people_stage and sw.c1  # contacts set the scale; otherwise keyframe 0's scale is the gauge
-    d = derive(v, p, body, scene=scene_active, people=people_stage, rest=rest, metric=metric)
+    d = derive(v, p, body, scene=scene_active, people=people_stage, rest=rest, metric=metric,
+               contacts_move_pose=cfg.contact_moves_pose)  # fmt: skip
     terms: dict[str, torch.Tensor] = {}
     if scene_active:
         terms["scene3d"] = cfg.w_scene3d * losses.scene_3d(p, d, cfg)
@@ -139,8 +140,7 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
     if people_stage:
         terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg)
         terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)
-        if phase.reprojection:
-            terms["keypoints"] = cfg.w_keypoints * losses.keypoints_2d(p, d, cfg)
+        terms["keypoints"] = cfg.w_keypoints * losses.keypoints_2d(p, d, cfg)
         if sw.c1:
             terms["c1"] = cfg.w_c1 * losses.contact_alignment(p, d, cfg)
         if sw.c2:
@@ -163,7 +163,9 @@ def _contact_scale(v: Variables, p: Problem, body, cfg: OptimConfig) -> float | 
 def _to_reconstruction(inputs: FrontEndInputs, p: Problem, v: Variables, body, cfg: OptimConfig) -> Reconstruction:
     d = derive(v, p, body, scene=False, people=p.n_rows > 0)
     left, alpha = interpolation_weights(p.keyframe_ids, np.arange(p.n_frames))
-    R_all, c_all = interpolate_poses(d.R_key, d.c_key, torch.as_tensor(left), torch.as_tensor(alpha))
+    R_i, c_i = interpolate_poses(d.R_key, d.c_key, torch.as_tensor(left), torch.as_tensor(alpha))
+    R_all = R_i @ p.frame_delta_R
+    c_all = c_i + (R_i @ p.frame_delta_c[..., None])[..., 0] * d.scale.log().mean().exp()
     scale = d.scale.numpy().astype(np.float64)
     points, colors = _scene_points(inputs, p, d, cfg)
     return Reconstruction(

@@ -94,9 +94,11 @@ class Derived:
     body: BodyOutput | None = None  # camera-frame bodies of every row
     joints_world: torch.Tensor | None = None  # (N, 24, 3)
     contacts_world: torch.Tensor | None = None  # (N, C, 3)
+    contacts_world_rigid: torch.Tensor | None = None  # the same, moved only with the root (see derive)
 
 
-def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest=None, metric: bool = False) -> Derived:
+def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest=None, metric: bool = False,
+           contacts_move_pose: bool = True) -> Derived:  # fmt: skip
     """Everything the active terms need from the current variables. `rest` maps shapes to the
     body's `RestState` (default: the body's exact `rest`; the solver passes a `RestCache`)."""
     focal = p.f_init * torch.exp(v.log_focal[0])
@@ -108,7 +110,7 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
         d.W_a, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
         d.W_b, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
     if people and p.n_rows:
-        d.R_row, d.c_row = row_cameras(d.R_key, d.c_key, p)
+        d.R_row, d.c_row = row_cameras(d.R_key, d.c_key, p, log_scale)
         depth = v.root_transl[:, 2] * focal / p.row_f_assumed  # the focal-depth coupling
         d.root_transl_cam = torch.cat([v.root_transl[:, :2], depth[:, None]], 1)
         root_R = roma.rotvec_to_rotmat(v.root_rot) @ p.R_init
@@ -116,6 +118,11 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
         d.body = body_model.forward(rest_state, p.row_person, root_R, d.root_transl_cam, v.body_pose)
         d.joints_world = to_rows_world(d, d.body.joints)
         d.contacts_world = to_rows_world(d, d.body.contact_vertices)
+        d.contacts_world_rigid = d.contacts_world
+        if not contacts_move_pose:  # contact alignment places the body; it does not bend it
+            t = d.root_transl_cam[:, None]
+            local = ((d.body.contact_vertices - t) @ root_R).detach()
+            d.contacts_world_rigid = to_rows_world(d, local @ root_R.transpose(-1, -2) + t)
     return d
 
 
@@ -125,17 +132,19 @@ def _world_points(d: Derived, onehot: torch.Tensor, uv, depth, p: Problem):
     return rotate(gather(onehot, d.R_key), X) + onehot @ d.c_key, z
 
 
-def row_cameras(R_key: torch.Tensor, c_key: torch.Tensor, p: Problem):
-    """Camera-to-world of every row's frame: keyframe poses interpolated (slerp, linear centre)."""
+def row_cameras(R_key: torch.Tensor, c_key: torch.Tensor, p: Problem, log_scale: torch.Tensor):
+    """Camera-to-world of every row's frame: keyframe poses interpolated (slerp, linear centre),
+    composed with the front-end's deviation from that interpolation (its centre offset in the
+    current metric scale)."""
     if R_key.shape[0] == 1:
-        n = p.n_rows
-        return R_key.expand(n, 3, 3), c_key.expand(n, 3)
-    step = roma.rotmat_to_rotvec(R_key[:-1].transpose(-1, -2) @ R_key[1:])  # (K-1, 3)
-    a = p.row_alpha[:, None]
-    R0 = gather(p.row_interval, R_key[:-1])
-    R = R0 @ roma.rotvec_to_rotmat(a * (p.row_interval @ step))
-    c = (1 - a) * (p.row_interval @ c_key[:-1]) + a * (p.row_interval @ c_key[1:])
-    return R, c
+        R, c = R_key.expand(p.n_rows, 3, 3), c_key.expand(p.n_rows, 3)
+    else:
+        step = roma.rotmat_to_rotvec(R_key[:-1].transpose(-1, -2) @ R_key[1:])  # (K-1, 3)
+        a = p.row_alpha[:, None]
+        R = gather(p.row_interval, R_key[:-1]) @ roma.rotvec_to_rotmat(a * (p.row_interval @ step))
+        c = (1 - a) * (p.row_interval @ c_key[:-1]) + a * (p.row_interval @ c_key[1:])
+    offset = rotate(R, p.row_delta_c) * torch.exp(log_scale.mean())
+    return R @ p.row_delta_R, c + offset
 
 
 def to_rows_world(d: Derived, points_cam: torch.Tensor) -> torch.Tensor:

@@ -82,10 +82,13 @@ class NoiseConfig:
       keyframe-index gap matched. ~85 pairs x ~160 visible matches = 10-20k correspondences for
       the default clip (the optimiser's per-iteration cost scales with it); MASt3R-SfM likewise
       matches each keyframe with its temporal neighbours (a sparse pair graph).
-    - camera_rot_noise_deg = 1.0, camera_trans_noise = 0.05: initial keyframe poses = truth
-      relative to keyframe 0 plus a random rotation (rms angle, degrees) and translation (std per
-      axis, true metres, converted to the front-end scale). Point-map/SfM front-ends have relative
-      rotation errors of ~0.5-1 degree and ATE of a few cm over short clips.
+    - camera_rot_noise_deg = 1.0, camera_trans_noise = 0.05: the front-end's camera of every frame
+      = truth relative to frame 0, composed with a smooth random drift (rms angle in degrees, std
+      per axis in true metres, converted to the front-end scale; low frequencies, 0.1-0.6 Hz, zero
+      at frame 0). Visual odometry and SfM errors accumulate and are correlated between nearby
+      frames; over short clips they reach ~0.5-1 degree and a few cm of ATE.
+    - camera_frame_noise_deg = 0.05: independent per-frame rotation noise on top (feature
+      localisation noise of frame-to-frame tracking).
     - focal_error = 0.2: initial focal = true (1 + e), e ~ U(-0.2, 0.2). Focal estimated from point
       maps or taken from EXIF-less video defaults is routinely 10-20% off.
 
@@ -95,11 +98,15 @@ class NoiseConfig:
       (std per axis, degrees) plus per-frame jitter. Regressors reach PA-MPJPE ~40-50 mm, i.e.
       joint rotation errors of ~5-10 degrees that persist over a track; temporal models (VIMO)
       keep frame-to-frame jitter small.
-    - root_rot_noise_deg = 4.0: rms angle of the camera-frame root orientation error (half per-track
-      bias, half per-frame jitter); global orientation is the least accurate body parameter.
-    - root_depth_noise = 0.05: per-frame multiplicative error of the root depth along the viewing
-      ray (half bias, half jitter), on top of the focal coupling (root depth proportional to the
-      focal the regressor assumed). Metric depth from body size is typically 5-10% off.
+    - root_rot_noise_deg = 4.0: rms angle of the camera-frame root orientation error: half a
+      per-track bias, half a smooth drift (0.2-1 Hz); global orientation is the least accurate
+      body parameter.
+    - root_depth_noise = 0.05: rms multiplicative error of the root depth along the viewing ray,
+      on top of the focal coupling (root depth proportional to the focal the regressor assumed):
+      half a per-track bias, half a smooth drift (0.2-1 Hz). Metric depth from apparent body size
+      is typically 5-10% off, and temporal regressors (VIMO, WHAM) output smooth trajectories, so
+      their depth error wanders with pose and viewpoint over fractions of a second rather than
+      flickering frame to frame.
     - shape_noise = 0.05: std of the shape (phenotype, units of [0, 1]) error: a few cm of height.
     - keypoint_noise_px = 3.0: std of 2D keypoint positions; 2D detectors are within a few px at
       ~1000 px resolution.
@@ -118,6 +125,7 @@ class NoiseConfig:
     match_max_gap: int = 5
     camera_rot_noise_deg: float = 1.0
     camera_trans_noise: float = 0.05
+    camera_frame_noise_deg: float = 0.05
     focal_error: float = 0.2
     pose_noise_deg: float = 5.0
     pose_jitter_deg: float = 1.5

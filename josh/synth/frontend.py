@@ -18,6 +18,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from josh.synth.config import NoiseConfig
+from josh.synth.motion import smooth_signal
 from josh.synth.truth import GroundTruth, PersonTruth
 from josh.synth.world import SKY
 from josh.types import Correspondences, FrontEndInputs, HumanTrack, Intrinsics, KeyframeObservations
@@ -35,15 +36,17 @@ def simulate_frontends(gt: GroundTruth, noise: NoiseConfig, body, seed: int = 0)
     warps = [_smooth_warp(rng, noise.depth_distortion) for _ in range(K)]
     focal_init = intr.focal * (1.0 + rng.uniform(-1, 1) * noise.focal_error)
     init_intr = Intrinsics(focal_init, intr.cx, intr.cy, intr.width, intr.height)
+    frame_T_wc = _initial_cameras(gt, global_scale, noise, rng)
     return FrontEndInputs(
         n_frames=gt.n_frames,
         fps=gt.fps,
         intrinsics=init_intr,
         keyframes=_keyframe_observations(gt, scales, warps, noise, rng),
-        keyframe_T_wc=_initial_cameras(gt, global_scale, noise, rng),
+        keyframe_T_wc=frame_T_wc[gt.keyframe_ids],
         correspondences=_correspondences(gt, scales, warps, noise, rng),
         humans=[_human_track(gt, p, focal_init, body, noise, rng) for p in gt.people],
         body_model=getattr(body, "name", "anny"),
+        frame_T_wc=frame_T_wc,
     )
 
 
@@ -105,16 +108,20 @@ def _random_rotations(rng: np.random.Generator, n: int, rms_deg: float) -> np.nd
     return Rotation.from_rotvec(rv).as_matrix()
 
 
-def _initial_cameras(gt: GroundTruth, scale0: float, noise: NoiseConfig, rng) -> np.ndarray:
-    """Keyframe poses relative to keyframe 0 (which is the identity), in the front-end's global
-    scale, with rotation and translation noise on keyframes 1..K-1."""
-    T_kf = gt.T_wc[gt.keyframe_ids]
-    rel = np.linalg.inv(T_kf[0])[None] @ T_kf
-    rel[:, :3, 3] *= scale0
-    K = len(rel)
-    if K > 1:
-        rel[1:, :3, :3] = _random_rotations(rng, K - 1, noise.camera_rot_noise_deg) @ rel[1:, :3, :3]
-        rel[1:, :3, 3] += scale0 * rng.normal(scale=noise.camera_trans_noise, size=(K - 1, 3))
+def _initial_cameras(gt: GroundTruth, scale: float, noise: NoiseConfig, rng) -> np.ndarray:
+    """The front-end's camera of every frame relative to frame 0 (the identity), in its global
+    scale: truth composed with a smooth drift (zero at frame 0) and a little per-frame noise."""
+    T = gt.T_wc
+    rel = np.linalg.inv(T[0])[None] @ T
+    times = np.arange(len(T)) / gt.fps
+    drift_rot = smooth_signal(rng, times, 3, np.deg2rad(noise.camera_rot_noise_deg) / np.sqrt(3.0), 0.1, 0.6)
+    drift_pos = smooth_signal(rng, times, 3, noise.camera_trans_noise, 0.1, 0.6)
+    drift_rot -= drift_rot[0]
+    drift_pos -= drift_pos[0]
+    frame_noise = _random_rotations(rng, len(T), noise.camera_frame_noise_deg)
+    frame_noise[0] = np.eye(3)
+    rel[:, :3, :3] = frame_noise @ Rotation.from_rotvec(drift_rot).as_matrix() @ rel[:, :3, :3]
+    rel[:, :3, 3] = scale * (rel[:, :3, 3] + drift_pos)
     return rel
 
 
@@ -202,8 +209,11 @@ def _human_track(gt: GroundTruth, person: PersonTruth, focal_assumed: float, bod
     T = int(seen.sum())
     sel = np.flatnonzero(seen)
     half = 1.0 / np.sqrt(2.0)  # bias and jitter share the error variance equally
-    R_noisy = _random_rotations(rng, 1, noise.root_rot_noise_deg * half) @ _random_rotations(rng, T, noise.root_rot_noise_deg * half) @ R_cam[sel]
-    depth_err = (1 + noise.root_depth_noise * half * rng.standard_normal()) * (1 + noise.root_depth_noise * half * rng.standard_normal(T))
+    times = person.frames[sel] / gt.fps
+    rot_drift = Rotation.from_rotvec(smooth_signal(rng, times, 3, np.deg2rad(noise.root_rot_noise_deg) * half / np.sqrt(3), 0.2, 1.0))
+    R_noisy = _random_rotations(rng, 1, noise.root_rot_noise_deg * half) @ rot_drift.as_matrix() @ R_cam[sel]
+    depth_drift = smooth_signal(rng, times, 1, noise.root_depth_noise * half, 0.2, 1.0)[:, 0]
+    depth_err = (1 + noise.root_depth_noise * half * rng.standard_normal()) * (1 + depth_drift)
     t_noisy = t_cam[sel] * depth_err[:, None]  # an error of the regressor's scale moves the root along its ray
     t_noisy[:, 2] *= focal_assumed / intr.focal  # its depth is proportional to the focal it assumed
     bias = np.deg2rad(noise.pose_noise_deg) * rng.standard_normal(person.body_pose.shape[1:])
