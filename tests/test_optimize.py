@@ -41,15 +41,15 @@ def _value_and_grad(term, v, param):
     param.grad = None
     value = term()
     value.backward()
-    return float(value), param.grad.clone()
+    return float(value.detach()), param.grad.clone()
 
 
 def test_scene_terms_zero_at_truth_and_push_back(body, tiny):
     _, exact = tiny
     p, v, cfg = _state(body, exact)
     d = derive(v, p, body, scene=True, people=False)
-    assert float(losses.scene_3d(p, d, cfg)) < 1e-6
-    assert float(losses.scene_2d(p, d, cfg)) < 1e-6
+    assert float(losses.scene_3d(p, d, cfg).detach()) < 1e-6
+    assert float(losses.scene_2d(p, d, cfg).detach()) < 1e-6
     with torch.no_grad():
         v.log_scale[2] += 0.1  # keyframe 2's depths 10% too deep
     value, grad = _value_and_grad(lambda: losses.scene_3d(p, derive(v, p, body, True, False), cfg), v, v.log_scale)
@@ -69,7 +69,7 @@ def test_people_terms_zero_at_truth_and_push_back(body, tiny):
     assert float(losses.keypoints_2d(p, d, cfg)) < 1e-6
     assert float(losses.contact_stillness(p, d, cfg)) < 0.2  # true contacts move < 1 cm per frame
     c1_truth = float(losses.contact_alignment(p, d, cfg))
-    assert c1_truth < 0.1  # contact vertices within ~1.5 cm of the scene behind them
+    assert c1_truth < 0.1  # contact vertices within ~1.5 cm of the surface under them
 
     def push_row_deeper(amount):
         with torch.no_grad():
@@ -78,7 +78,7 @@ def test_people_terms_zero_at_truth_and_push_back(body, tiny):
     push_row_deeper(0.3)  # the person floats 30 cm behind the ground they stand on
     value, grad = _value_and_grad(lambda: losses.contact_alignment(p, derive(v, p, body, False, True, metric=True), cfg),
                                   v, v.root_transl)  # fmt: skip
-    assert value > c1_truth + 0.5 and grad[:, 2].sum() > 0
+    assert value > 3 * c1_truth and grad[:, 2].sum() > 0
     value, grad = _value_and_grad(lambda: losses.prior(p, v, cfg), v, v.root_transl)
     assert value > 0 and (grad[:, 2] > 0).all()
     push_row_deeper(-0.3)
@@ -98,10 +98,11 @@ def test_contact_partners_find_the_ground(body, tiny):
     gt, exact = tiny
     p, v, cfg = _state(body, exact)
     d = derive(v, p, body, scene=False, people=True, metric=True)
-    x_k, z_scene, ok, _ = losses.contact_partners(p, d, cfg)
+    x_k, z_scene, ok, _, normal = losses.contact_partners(p, d, cfg)
     assert ok.float().mean() > 0.5  # most contacts find a background partner passing the checks
-    rel = ((x_k[ok, 2] - z_scene[ok]).abs() / z_scene[ok]).median()
-    assert rel < 0.03
+    height = ((x_k[:, 2] - z_scene) * (normal * x_k).sum(-1) / x_k[:, 2])[ok]
+    assert height.abs().median() < 0.02  # true contacts sit within 2 cm of the ground found behind them
+    assert (normal[ok] @ torch.tensor([0.0, -1.0, 0.0])).median() > 0.9  # ground normal ~ camera up
 
 
 def test_solver_is_deterministic_and_vectorised_over_people(body, tiny):

@@ -72,6 +72,30 @@ def _farthest_points(points: np.ndarray, k: int) -> np.ndarray:
     return np.array(sorted(chosen))
 
 
+def skin_points(G: torch.Tensor, t: torch.Tensor, moments: torch.Tensor, weights: torch.Tensor, person: torch.Tensor):
+    """p_bj = sum_a G_ba m_{person(b) j a} + alpha_ja t_ba for B bodies of P people, as two GEMMs.
+
+    G (B, A, 3, 3), t (B, A, 3); moments (P, n, A, 3); weights (n, A). Every body is evaluated
+    against every person's moments in one matrix product and the right person picked by a one-hot
+    mask: P is small, and one large product (and its backward) is far faster on a CPU than a
+    gather of per-body moments followed by B tiny matrix products.
+    """
+    B, A = G.shape[:2]
+    P, n = moments.shape[:2]
+    Gx = G.permute(0, 2, 1, 3).reshape(B * 3, A * 3)  # rows (b, k), columns (a, l)
+    Y = moments.reshape(P * n, A * 3) @ Gx.T  # ((p, j), (b, k))
+    Y = Y.reshape(P, n, B, 3).permute(2, 0, 1, 3)  # (B, P, n, 3)
+    mask = torch.nn.functional.one_hot(person, P).to(G.dtype)[:, :, None, None]
+    rotated = (Y * mask).sum(1)
+    translated = (weights @ t.permute(1, 0, 2).reshape(A, B * 3)).reshape(n, B, 3).permute(1, 0, 2)
+    return rotated + translated
+
+
+def rotate(R: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """R x for rotations (..., 3, 3) and vectors (..., 3), elementwise (no tiny bmm calls)."""
+    return (R * x[..., None, :]).sum(-1)
+
+
 def _per_body(per_person: torch.Tensor, person: torch.Tensor) -> torch.Tensor:
     """Rows of `per_person` (P, ...) for each body (B,), as a one-hot matmul: its backward is a
     matmul too, much faster on CPU than the scatter-add behind fancy indexing."""
@@ -90,6 +114,8 @@ class AnnyBody:
     up_axis = np.array([0.0, 0.0, 1.0])
     forward_axis = np.array([0.0, -1.0, 0.0])
     default_shape = np.full(len(PHENOTYPES), 0.5)
+    shape_bounds = (0.0, 1.0)  # phenotypes are blend weights in [0, 1]
+    shape_unit = 0.2
 
     def __init__(self, dtype: torch.dtype = torch.float32):
         import anny
@@ -295,12 +321,11 @@ class AnnyBody:
         body_pose (B,19,3) axis-angle.
         """
         G, t = self.pose_drivers(rest, person, root_rotmat, root_transl, body_pose)
-        moments = _per_body(rest.point_moments, person)  # (B, n_points, 20, 3)
-        points = torch.einsum("bakl,bjal->bjk", G, moments) + torch.einsum("ja,bak->bjk", rest.point_weights, t)
+        points = skin_points(G, t, rest.point_moments, rest.point_weights, person)
         jd = self.joint_driver
-        joints = (G[:, jd] @ _per_body(rest.joint_offsets, person)[..., None])[..., 0] + t[:, jd]
+        joints = rotate(G.index_select(1, jd), _per_body(rest.joint_offsets, person)) + t.index_select(1, jd)
         s = self._point_slices
-        return BodyOutput(
+        return BodyOutput(  # slices are views: no copies
             joints=joints,
             keypoints=points[:, s["keypoints"]],
             contact_vertices=points[:, s["contact_vertices"]],

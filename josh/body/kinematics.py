@@ -17,6 +17,12 @@ import numpy as np
 import torch
 
 
+def matmul3(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """A @ B for batches of 3x3 matrices, elementwise: on a CPU, batched GEMM calls on 3x3 blocks
+    cost more in dispatch than the 27 multiply-adds they do."""
+    return (A[..., :, :, None] * B[..., None, :, :]).sum(-2)
+
+
 class LevelChain:
     """The tree of `parents` (parents[0] = -1, parents precede children) grouped by depth."""
 
@@ -44,13 +50,13 @@ class LevelChain:
         root_R (B, 3, 3), root_t (B, 3): the root's transform; local_R (B, n, 3, 3): D_c of every
         bone (row 0 ignored); centres (B, n, 3): rest rotation centres q_c.
         """
+        # index_select (backward: index_add) rather than fancy indexing (backward: a slow index_put)
+        pick = lambda x, idx: x.index_select(1, idx)  # noqa: E731
         G_levels, t_levels = [root_R[:, None]], [root_t[:, None]]
         for bones, slot in zip(self.levels[1:], self.parent_slot[1:]):
-            G_p, t_p = G_levels[-1][:, slot], t_levels[-1][:, slot]
-            G_c = G_p @ local_R[:, bones]
-            t_c = t_p + ((G_p - G_c) @ centres[:, bones, :, None])[..., 0]
+            G_p, t_p = pick(G_levels[-1], slot), pick(t_levels[-1], slot)
+            G_c = matmul3(G_p, pick(local_R, bones))
+            t_c = t_p + ((G_p - G_c) * pick(centres, bones)[..., None, :]).sum(-1)
             G_levels.append(G_c)
             t_levels.append(t_c)
-        G = torch.cat(G_levels, 1)[:, self.restore]
-        t = torch.cat(t_levels, 1)[:, self.restore]
-        return G, t
+        return pick(torch.cat(G_levels, 1), self.restore), pick(torch.cat(t_levels, 1), self.restore)

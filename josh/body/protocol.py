@@ -59,6 +59,9 @@ class BodyModel(Protocol):
     faces: np.ndarray  # (F, 3) triangles of the full mesh
     up_axis: np.ndarray  # (3,) the model's "up" in its canonical frame
     forward_axis: np.ndarray  # (3,) the direction the canonical body faces
+    default_shape: np.ndarray  # (shape_dim,) an average adult: where fits start and priors pull
+    shape_bounds: tuple[float, float]  # valid range of every shape parameter
+    shape_unit: float  # typical spread of a shape parameter across adults (prior and step scale)
 
     def rest(self, shape: torch.Tensor) -> RestState: ...
 

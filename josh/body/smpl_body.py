@@ -175,6 +175,8 @@ class SMPLBody:
     up_axis = np.array([0.0, 1.0, 0.0])
     forward_axis = np.array([0.0, 0.0, 1.0])
     default_shape = np.zeros(10)
+    shape_bounds = (-5.0, 5.0)  # betas are in units of the shape space's standard deviations
+    shape_unit = 1.0
 
     def __init__(self, model_path=None, gender: str = "neutral", dtype: torch.dtype = torch.float32):
         import smplx

@@ -29,13 +29,13 @@ class OptimConfig:
     fine: Phase = field(default_factory=lambda: Phase(150, 0.005, True, True))
 
     # --- term weights (0 disables a term) ------------------------------------------------------
-    w_scene3d: float = 1.0  # 3D agreement of matched points (depth-normalised)
-    w_scene2d: float = 1.0  # reprojection of partner points into the other keyframe
+    w_scene3d: float = 5.0  # 3D agreement of matched points (depth-normalised)
+    w_scene2d: float = 5.0  # reprojection of partner points into the other keyframe
     w_prior: float = 1.0  # closeness to the front-end's local bodies
     w_smooth: float = 1.0  # world-joint acceleration
     w_keypoints: float = 1.0  # 2D keypoint reprojection
     w_c1: float = 2.0  # contact alignment (the metric anchor)
-    w_c2: float = 2.0  # contact stillness
+    w_c2: float = 0.5  # contact stillness
 
     # --- residual scales -----------------------------------------------------------------------
     scene3d_scale: float = 0.03  # relative 3D disagreement (fraction of depth)
@@ -45,9 +45,9 @@ class OptimConfig:
     pose_prior_scale: float = 0.15  # rad per bone
     orient_prior_scale: float = 0.1  # rad
     transl_prior_scale: float = 0.15  # fraction of the initial root depth
-    shape_prior_scale: float = 0.1  # phenotype units
+    shape_prior_scale: float = 0.5  # in units of the body model's `shape_unit` (Anny: 0.1 phenotype)
     c1_scale: float = 0.05  # m
-    c2_scale: float = 0.01  # m per frame
+    c2_scale: float = 0.02  # m per frame
 
     max_correspondences: int = 6000  # scene matches used (uniform subsample); 0 = all
     smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms
@@ -60,7 +60,6 @@ class OptimConfig:
     contact_threshold: float = 0.5  # a candidate is "in contact" when its probability exceeds this
     contact_depth_ratio: float = 0.25  # reject a scene partner whose depth differs more than this
     contact_max_pixels: float = 6.0  # reject partners farther than this (depth-map pixels)
-    contact_depth_radius: int = 1  # median window (depth-map pixels) of the contact partner's depth
     contact_moves_pose: bool = False
     """Whether contact alignment (L_c1) may bend the body (pose, shape) or only move it (root,
     cameras, scales). Contact labels are the least reliable input (a classifier's per-frame

@@ -13,7 +13,7 @@ import torch
 
 from josh.geometry.camera import project
 from josh.optimize.config import OptimConfig
-from josh.optimize.contact import lookup_partners
+from josh.optimize.contact import bilinear, lookup_partners, nearest
 from josh.optimize.problem import Problem
 from josh.optimize.variables import Derived, Variables, gather, rotate
 
@@ -33,8 +33,12 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------- scene
 def scene_3d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """3D agreement of matched points, divided by their depth: scale-free, so the scene terms alone
-    cannot shrink the world to nothing (the scale gauge pitfall of DESIGN §4)."""
-    r = (d.W_a - d.W_b).norm(dim=-1) / (0.5 * (d.z_a + d.z_b)).clamp(min=1e-6)
+    cannot shrink the world to nothing (the scale gauge pitfall of DESIGN §4).
+
+    It does not inform the focal: a point's lateral offsets are (u - c) z / f, so every 3D
+    disagreement shrinks as the focal grows and this term alone would drive the focal up without
+    bound (measured: monotone in f). The focal is estimated from pixel residuals only."""
+    r = (d.W_a_fixed - d.W_b_fixed).norm(dim=-1) / (0.5 * (d.z_a + d.z_b)).clamp(min=1e-6)
     return _weighted_mean(pseudo_huber(r / cfg.scene3d_scale), p.match_conf)
 
 
@@ -55,13 +59,14 @@ def _to_camera(d: Derived, onehot: torch.Tensor, X: torch.Tensor) -> torch.Tenso
 
 
 # ------------------------------------------------------------------------------------------ people
-def prior(p: Problem, v: Variables, cfg: OptimConfig) -> torch.Tensor:
-    """Closeness to the front-end's local bodies (pose, orientation, translation, shape)."""
+def prior(p: Problem, v: Variables, cfg: OptimConfig, shape_unit: float = 0.2) -> torch.Tensor:
+    """Closeness to the front-end's local bodies (pose, orientation, translation, shape; the shape
+    in units of the body model's typical spread of a shape parameter)."""
     pose = (v.body_pose - p.pose_init).square().sum(-1).mean() / cfg.pose_prior_scale**2
     orient = v.root_rot.square().sum(-1).mean() / cfg.orient_prior_scale**2
     depth = p.t_init[:, 2].abs().clamp(min=0.5)
     transl = ((v.root_transl - p.t_init).norm(dim=-1) / depth).square().mean() / cfg.transl_prior_scale**2
-    shape = (v.shape - p.shape_init).square().sum(-1).mean() / cfg.shape_prior_scale**2
+    shape = (v.shape - p.shape_init).square().sum(-1).mean() / (cfg.shape_prior_scale * shape_unit) ** 2
     return pose + orient + transl + shape
 
 
@@ -89,10 +94,11 @@ def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool
     """For every contact entry: its point in the entry's keyframe camera, the scene depth found
     behind it, and whether that partner passes the distance and depth checks.
 
-    The partner is the nearest background pixel of the depth map (O(1) index-map lookup, redone
-    every call because the body moves). Its depth, scaled by sigma_k, is taken along the contact
-    vertex's own viewing ray: the neighbour stands in for the scene the person occludes, so only
-    its depth is trusted, not its lateral position (which is off by the mask's width).
+    The partner is the scene surface the vertex projects onto (redone every call because the body
+    moves): the keyframe's depth with people filled by the surface behind them, sampled
+    bilinearly at the vertex's pixel and scaled by sigma_k; partners more than
+    `contact_max_pixels` from any visible background are rejected, and the depth check drops
+    partners on another surface. Its confidence is that of the nearest visible pixel.
     """
     X = d.contacts_world_rigid.reshape(-1, 3).index_select(0, p.contact_entry)  # (E, 3)
     R = gather(p.contact_entry_key, d.R_key)
@@ -101,25 +107,26 @@ def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool
     with torch.no_grad():
         uv_map = (project(x_k, d.focal, p.cx, p.cy) + 0.5) / p.stride - 0.5
         partner, dist, ok = lookup_partners(uv_map, k, p.nb_index, p.nb_distance)
-        h, w = p.depth.shape[1:]
-        flat = k * (h * w) + partner.clamp(min=0)
-        raw_depth = p.contact_depth.reshape(-1)[flat]
-        conf = p.conf.reshape(-1)[flat]
+        raw_depth = bilinear(p.contact_depth, k, uv_map)
+        normal = nearest(p.contact_normal, k, uv_map)
+        conf = p.conf.reshape(-1)[k * p.conf[0].numel() + partner.clamp(min=0)]
         ok = ok & (dist <= cfg.contact_max_pixels) & (raw_depth > 0) & (x_k[:, 2] > 0.05)
     z_scene = (p.contact_entry_key @ d.scale) * raw_depth
     if check_depth:
         with torch.no_grad():
             ok = ok & ((x_k[:, 2] - z_scene).abs() < cfg.contact_depth_ratio * z_scene)
-    return x_k, z_scene, ok, conf
+    return x_k, z_scene, ok, conf, normal
 
 
 def contact_alignment(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     """L_c1: a contact vertex lies on the scene surface behind it (metres along its ray)."""
     if p.contact_entry.shape[0] == 0:
         return d.focal.new_zeros(())
-    x_k, z_scene, ok, conf = contact_partners(p, d, cfg)
-    ray_length = x_k.norm(dim=-1) / x_k[:, 2].clamp(min=1e-3)
-    r = (x_k[:, 2] - z_scene).abs() * ray_length / cfg.c1_scale
+    x_k, z_scene, ok, conf, normal = contact_partners(p, d, cfg)
+    # distance of the vertex to the surface's tangent plane at the partner (both on one ray):
+    # n . (x - x z_s / z) = (z - z_s) (n . x) / z. Along the ray instead, a 1 cm height error
+    # of a vertex seen at a grazing angle would count as several cm of depth error.
+    r = ((x_k[:, 2] - z_scene) * (normal * x_k).sum(-1) / x_k[:, 2].clamp(min=1e-3)).abs() / cfg.c1_scale
     penalty = cauchy(r) if cfg.c1_redescending else pseudo_huber(r)
     return _weighted_mean(penalty, p.contact_entry_weight * conf * ok)
 

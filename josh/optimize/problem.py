@@ -19,7 +19,7 @@ import torch
 
 from josh.geometry.camera import interpolate_poses, interpolation_weights
 from josh.optimize.config import OptimConfig
-from josh.optimize.contact import contact_depth_maps, nearest_background_maps
+from josh.optimize.contact import fill_occluded_depth, nearest_background_maps, surface_normals
 from josh.types import Correspondences, FrontEndInputs
 
 DTYPE = torch.float32
@@ -54,7 +54,8 @@ class Problem:
     stride: float
     nb_index: torch.Tensor  # (K, h, w) nearest background pixel (flat index) of every pixel
     nb_distance: torch.Tensor
-    contact_depth: torch.Tensor  # (K, h, w) locally median-filtered depth for contact partners
+    contact_depth: torch.Tensor  # (K, h, w) depth with people filled by the surface behind them
+    contact_normal: torch.Tensor  # (K, h, w, 3) that surface's unit normal (camera frame)
     T_init: torch.Tensor  # (K, 4, 4)
     # correspondences (M,)
     corr_a: torch.Tensor  # (M, K) one-hot keyframe of each end
@@ -118,6 +119,7 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
     K = kfs.n_keyframes
     background = kfs.background & (kfs.depth > 0)
     nb_index, nb_distance = nearest_background_maps(background, config.contact_row_weight)
+    filled = fill_occluded_depth(kfs.depth, background)
     corr = _subsample(inputs.correspondences, config.max_correspondences, config.seed)
     rows = _people_rows(inputs)
     left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"]) if K else (np.zeros(0, int), np.zeros(0))
@@ -145,7 +147,8 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         stride=float(kfs.stride),
         nb_index=torch.as_tensor(nb_index),
         nb_distance=torch.as_tensor(nb_distance),
-        contact_depth=_t(contact_depth_maps(kfs.depth, background, config.contact_depth_radius)),
+        contact_depth=_t(filled),
+        contact_normal=_t(surface_normals(filled, intr.focal, intr.cx, intr.cy, kfs.stride)),
         T_init=_t(inputs.keyframe_T_wc),
         corr_a=onehot(corr.kf_a, K),
         corr_b=onehot(corr.kf_b, K),

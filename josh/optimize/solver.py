@@ -69,7 +69,7 @@ def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None,
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     problem = build_problem(inputs, config)
-    v = Variables(problem)
+    v = Variables(problem, body.shape_bounds)
     history: dict[str, float] = {}
     warnings: list[str] = []
 
@@ -106,7 +106,7 @@ def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Ph
     if phase.iterations <= 0 or not params:
         return
     opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.9))
-    rest = RestCache(body)
+    rest = RestCache(body, radius=0.1 * body.shape_unit, step=0.05 * body.shape_unit)
     terms: dict[str, torch.Tensor] = {}
     for it in range(phase.iterations):
         for group in opt.param_groups:
@@ -138,7 +138,7 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
         if phase.reprojection:
             terms["scene2d"] = cfg.w_scene2d * losses.scene_2d(p, d, cfg)
     if people_stage:
-        terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg)
+        terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg, body.shape_unit)
         terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)
         terms["keypoints"] = cfg.w_keypoints * losses.keypoints_2d(p, d, cfg)
         if sw.c1:
@@ -152,7 +152,7 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
 def _contact_scale(v: Variables, p: Problem, body, cfg: OptimConfig) -> float | None:
     """Median ratio of body depth to scene depth over contact entries with a valid partner."""
     d = derive(v, p, body, scene=False, people=True)
-    x_k, z_scene, ok, _ = losses.contact_partners(p, d, cfg, check_depth=False)
+    x_k, z_scene, ok, _, _ = losses.contact_partners(p, d, cfg, check_depth=False)
     if int(ok.sum()) < 5:
         return None
     return float(torch.median(x_k[ok, 2] / z_scene[ok]))

@@ -38,8 +38,9 @@ def rotate(R: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class Variables(torch.nn.Module):
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, shape_bounds: tuple[float, float] = (-float("inf"), float("inf"))):
         super().__init__()
+        self.shape_bounds = shape_bounds
         K, N = problem.n_keyframes, problem.n_rows
         z = lambda *s: torch.nn.Parameter(torch.zeros(*s, dtype=DTYPE))  # noqa: E731
         self.log_focal = z(1)
@@ -70,8 +71,8 @@ class Variables(torch.nn.Module):
 
     @torch.no_grad()
     def project_to_valid(self) -> None:
-        """Keep the shape inside the body model's range (phenotypes live in [0, 1])."""
-        self.shape.clamp_(0.0, 1.0)
+        """Keep the shape inside the body model's valid range."""
+        self.shape.clamp_(*self.shape_bounds)
 
 
 @dataclass
@@ -82,9 +83,12 @@ class Derived:
     R_key: torch.Tensor  # (K, 3, 3) camera-to-world
     c_key: torch.Tensor  # (K, 3)
     scale: torch.Tensor  # (K,)
-    # scene: world points of both ends of every correspondence, and their metric depths
+    # scene: world points of both ends of every correspondence, and their metric depths; the
+    # `_fixed` copies do not depend on the focal (see losses.scene_3d)
     W_a: torch.Tensor | None = None
     W_b: torch.Tensor | None = None
+    W_a_fixed: torch.Tensor | None = None
+    W_b_fixed: torch.Tensor | None = None
     z_a: torch.Tensor | None = None
     z_b: torch.Tensor | None = None
     # people
@@ -107,8 +111,8 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
     log_scale = v.log_scale if metric else torch.cat([v.log_scale[:1].detach(), v.log_scale[1:]])
     d = Derived(focal=focal, R_key=R_key, c_key=c_key, scale=torch.exp(log_scale))
     if scene and p.n_correspondences:
-        d.W_a, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
-        d.W_b, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
+        d.W_a, d.W_a_fixed, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
+        d.W_b, d.W_b_fixed, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
     if people and p.n_rows:
         d.R_row, d.c_row = row_cameras(d.R_key, d.c_key, p, log_scale)
         depth = v.root_transl[:, 2] * focal / p.row_f_assumed  # the focal-depth coupling
@@ -127,9 +131,12 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
 
 
 def _world_points(d: Derived, onehot: torch.Tensor, uv, depth, p: Problem):
+    """World points of matched pixels, with the focal live and with it held (its gradient cut)."""
     z = (onehot @ d.scale) * depth
-    X = backproject(uv, z, d.focal, p.cx, p.cy)
-    return rotate(gather(onehot, d.R_key), X) + onehot @ d.c_key, z
+    R, c = gather(onehot, d.R_key), onehot @ d.c_key
+    live = rotate(R, backproject(uv, z, d.focal, p.cx, p.cy)) + c
+    held = rotate(R, backproject(uv, z, d.focal.detach(), p.cx, p.cy)) + c
+    return live, held, z
 
 
 def row_cameras(R_key: torch.Tensor, c_key: torch.Tensor, p: Problem, log_scale: torch.Tensor):

@@ -33,7 +33,7 @@ class BodyFitConfig:
     keypoint_scale: float = 8.0  # px
     landmark_scale: float = 0.05  # m
     pose_prior_scale: float = 0.6  # rad: a weak pull toward the zero pose
-    shape_prior_scale: float = 0.2
+    shape_prior_scale: float = 1.0  # in the body model's shape units (Anny: 0.2 phenotype)
     smooth_scale: float = 0.05  # m per frame^2 of camera-frame joint acceleration
     w_landmarks: float = 0.5
     w_smooth: float = 0.1
@@ -49,7 +49,7 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def initial_roots(body, keypoints2d, conf, landmarks3d, focal, cx, cy):
     """Root rotation (T,3,3) and translation (T,3) in the camera frame for one track."""
-    rest = body.rest(torch.full((1, body.shape_dim), 0.5))
+    rest = body.rest(torch.as_tensor(body.default_shape, dtype=torch.float32)[None])
     zero = body.forward(rest, torch.zeros(1, dtype=torch.long), torch.eye(3)[None], torch.zeros(1, 3),
                         torch.zeros(1, body.n_pose_bones, 3))  # fmt: skip
     canon = zero.keypoints[0].numpy().astype(np.float64)
@@ -96,7 +96,8 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
     rot = torch.zeros(N, 3, requires_grad=True)
     transl = t0.clone().requires_grad_(True)
     pose = torch.zeros(N, body.n_pose_bones, 3, requires_grad=True)
-    shape = torch.full((P, body.shape_dim), 0.5, requires_grad=True)
+    shape0 = torch.as_tensor(body.default_shape, dtype=torch.float32)
+    shape = shape0.repeat(P, 1).requires_grad_(True)
     # consecutive rows of one person for smoothness
     i = np.arange(1, N - 1)
     ok = (person[i - 1] == person[i]) & (person[i + 1] == person[i]) & (frames[i + 1] - frames[i - 1] == 2)
@@ -109,11 +110,12 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
         opt.zero_grad(set_to_none=True)
         R = roma.rotvec_to_rotmat(rot) @ R0
         out = body.forward(body.rest(shape), person_t, R, transl, pose)
-        loss = _fit_loss(out, kp_t, kc_t, lm_t, rot, pose, shape, trip, focal, cx, cy, cfg)
+        shape_dev = (shape - shape0) / body.shape_unit
+        loss = _fit_loss(out, kp_t, kc_t, lm_t, rot, pose, shape_dev, trip, focal, cx, cy, cfg)
         loss.backward()
         opt.step()
         with torch.no_grad():
-            shape.clamp_(0, 1)
+            shape.clamp_(*body.shape_bounds)
             transl[:, 2].clamp_(min=0.3)
 
     with torch.no_grad():
@@ -136,14 +138,15 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
     return result
 
 
-def _fit_loss(out, kp, kc, lm, rot, pose, shape, trip, focal, cx, cy, cfg: BodyFitConfig):
+def _fit_loss(out, kp, kc, lm, rot, pose, shape_dev, trip, focal, cx, cy, cfg: BodyFitConfig):
+    """shape_dev: the shape's deviation from the body model's average, in its `shape_unit`s."""
     uv = project(out.keypoints, focal, cx, cy)
     r2d = (uv - kp).norm(dim=-1) / cfg.keypoint_scale
     l2d = ((torch.sqrt(1 + r2d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
     rel = out.keypoints - out.keypoints[:, HIPS].mean(1, keepdim=True)
     r3d = (rel - lm).norm(dim=-1) / cfg.landmark_scale
     l3d = ((torch.sqrt(1 + r3d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
-    prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2 + (shape - 0.5).square().sum(-1).mean() / cfg.shape_prior_scale**2
+    prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2 + shape_dev.square().sum(-1).mean() / cfg.shape_prior_scale**2
     smooth = out.joints.new_zeros(())
     if len(trip):
         J = out.joints

@@ -411,6 +411,8 @@ def animate_walker(body, rest_heads, foot_vertices, contacts, terrain: Terrain, 
     for _ in range(6):
         if T > 3 and sigma > 0:
             z = np.minimum(gaussian_filter1d(z, sigma, mode="nearest"), cap)
+    if T > 3 and sigma > 0:  # a last pass without the cap: a pelvis moves without kinks; the
+        z = gaussian_filter1d(z, 1.5 * sigma, mode="nearest")  # few mm it may rise above the cap are within the reach slack
     t_root = np.concatenate([root_xy, z[:, None]], 1)
 
     # legs by IK, the rest of the body from the gait phase
