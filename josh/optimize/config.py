@@ -40,6 +40,8 @@ class OptimConfig:
     # --- residual scales -----------------------------------------------------------------------
     scene3d_scale: float = 0.03  # relative 3D disagreement (fraction of depth)
     scene2d_scale: float = 2.0  # px
+    match_depth_scale: float = 0.03  # relative depth noise of the front-end at matched pixels
+    w_match_depth: float = 1.0
     keypoint_scale: float = 6.0  # px
     smooth_scale: float = 15.0  # m/s^2 of world-joint acceleration
     pose_prior_scale: float = 0.15  # rad per bone

@@ -52,6 +52,13 @@ def scene_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     return _weighted_mean(cauchy(r), torch.cat([p.match_conf, p.match_conf]))
 
 
+def match_depth_prior(p: Problem, v: Variables, cfg: OptimConfig) -> torch.Tensor:
+    """The matched pixels' depths may move within the front-end's depth noise (bundle adjustment
+    with depth priors): with depths held exactly, their errors would have to be explained by the
+    cameras and the focal, which biases the focal on short, forward-moving clips."""
+    return pseudo_huber(v.match_depth / cfg.match_depth_scale).mean()
+
+
 def _to_camera(d: Derived, onehot: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """World points X (n, 3) into the keyframe camera chosen per point by `onehot` (n, K)."""
     R = gather(onehot, d.R_key)

@@ -137,6 +137,8 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
         terms["scene3d"] = cfg.w_scene3d * losses.scene_3d(p, d, cfg)
         if phase.reprojection:
             terms["scene2d"] = cfg.w_scene2d * losses.scene_2d(p, d, cfg)
+        if cfg.w_match_depth > 0:
+            terms["match_depth"] = cfg.w_match_depth * losses.match_depth_prior(p, v, cfg)
     if people_stage:
         terms["prior"] = cfg.w_prior * losses.prior(p, v, cfg, body.shape_unit)
         terms["smooth"] = cfg.w_smooth * losses.smoothness(p, d, cfg)

@@ -51,6 +51,7 @@ class Variables(torch.nn.Module):
         self.root_rot = z(N, 3)
         self.root_transl = torch.nn.Parameter(problem.t_init.clone())
         self.body_pose = torch.nn.Parameter(problem.pose_init.clone())
+        self.match_depth = z(2, problem.n_correspondences)  # log-depth corrections of both ends of each match
         self.register_buffer("R_key_init", problem.T_init[:, :3, :3].clone())
         gauge = torch.ones(K, 1, dtype=DTYPE)
         gauge[:1] = 0.0
@@ -58,7 +59,7 @@ class Variables(torch.nn.Module):
 
     # groups of parameters, for freezing per method and phase
     def scene_parameters(self, focal: bool) -> list[torch.nn.Parameter]:
-        return [self.cam_rot, self.cam_centre, self.log_scale] + ([self.log_focal] if focal else [])
+        return [self.cam_rot, self.cam_centre, self.log_scale, self.match_depth] + ([self.log_focal] if focal else [])
 
     def people_parameters(self) -> list[torch.nn.Parameter]:
         return [self.shape, self.root_rot, self.root_transl, self.body_pose]
@@ -111,8 +112,8 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
     log_scale = v.log_scale if metric else torch.cat([v.log_scale[:1].detach(), v.log_scale[1:]])
     d = Derived(focal=focal, R_key=R_key, c_key=c_key, scale=torch.exp(log_scale))
     if scene and p.n_correspondences:
-        d.W_a, d.W_a_fixed, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a, p)
-        d.W_b, d.W_b_fixed, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b, p)
+        d.W_a, d.W_a_fixed, d.z_a = _world_points(d, p.corr_a, p.uv_a, p.depth_a * torch.exp(v.match_depth[0]), p)
+        d.W_b, d.W_b_fixed, d.z_b = _world_points(d, p.corr_b, p.uv_b, p.depth_b * torch.exp(v.match_depth[1]), p)
     if people and p.n_rows:
         d.R_row, d.c_row = row_cameras(d.R_key, d.c_key, p, log_scale)
         depth = v.root_transl[:, 2] * focal / p.row_f_assumed  # the focal-depth coupling
