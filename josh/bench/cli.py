@@ -5,7 +5,9 @@ outputs with every error mode set by a flag (`--depth-noise`, `--focal-error`, .
 their justification in `josh.synth.config.NoiseConfig`), runs the serial baseline, JOSH and its
 ablations on the same inputs, and prints one table of metrics (plus wall time and peak memory).
 `--suite default` runs the three terrains (and every `--seeds` value) and averages them.
-`--json PATH` writes {"config": {...}, "methods": {method: {metric: value}}} (+ the runs).
+`--json PATH` writes {"config": {...}, "methods": {method: {metric: value}}} (+ "truth": the
+values a perfect reconstruction would score where a metric needs no prediction — jitter, FS — and
+"runs": every world's own table). The "(truth)" row of the printed table is that reference.
 """
 
 from __future__ import annotations
@@ -82,19 +84,21 @@ def main(args: argparse.Namespace) -> int:
         for seed in seeds:
             case = dataclasses.replace(synth, terrain=terrain, seed=seed)
             logging.info("bench: terrain %s, seed %d, %d people, %d frames", terrain, seed, case.people, case.frames)
-            runs.append({"terrain": terrain, "seed": seed, "methods": run_case(case, noise, optim, body, methods)})
+            results, truth = run_case(case, noise, optim, body, methods)
+            runs.append({"terrain": terrain, "seed": seed, "methods": results, "truth": truth})
     mean = {m: {k: _nanmean([r["methods"][m][k] for r in runs]) for k in RESULT_KEYS} for m in methods}
+    truth_mean = {k: _nanmean([r["truth"][k] for r in runs]) for k in RESULT_KEYS}
 
     title = f"josh bench: {', '.join(terrains)}; seeds {', '.join(map(str, seeds))}; {synth.people} people, {synth.frames} frames"
-    _print_table(title, mean)
+    _print_table(title, {**mean, "(truth)": truth_mean})
     if len(runs) > 1:
         for r in runs:
-            _print_table(f"{r['terrain']}, seed {r['seed']}", r["methods"])
+            _print_table(f"{r['terrain']}, seed {r['seed']}", {**r["methods"], "(truth)": r["truth"]})
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.json:
         config = {**dataclasses.asdict(synth), **dataclasses.asdict(noise), "suite": args.suite, "seeds": seeds,
                   "terrains": list(terrains), "methods": methods, "optim": optim.to_dict()}  # fmt: skip
-        write_json(args.json, {"config": config, "methods": mean, "runs": runs})
+        write_json(args.json, {"config": config, "methods": mean, "truth": truth_mean, "runs": runs})
         print(f"wrote {args.json}")
     return 0
 

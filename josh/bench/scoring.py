@@ -28,6 +28,18 @@ def score(recon: Reconstruction, gt: GroundTruth) -> dict[str, float]:
     return out
 
 
+def truth_reference(gt: GroundTruth) -> dict[str, float]:
+    """The metrics that need no prediction, computed on the truth itself (jitter, and the truth's
+    own foot motion on its contact entries): what a perfect reconstruction would score, so a
+    method smoother than the truth can be told apart from an accurate one."""
+    out = {k: float("nan") for k in METRIC_KEYS}
+    out["jitter"] = M.frame_weighted_mean([M.jitter(p.joints, gt.fps) for p in gt.people]) if gt.people else float("nan")
+    fs = [M.foot_sliding(p.foot_vertices, p.foot_vertices) for p in gt.people]
+    fs = [f for f in fs if f.size]
+    out["fs"] = M.frame_weighted_mean(fs) if fs else float("nan")
+    return out
+
+
 def _matched_people(recon: Reconstruction, gt: GroundTruth):
     truth = {p.person_id: p for p in gt.people}
     for pred in recon.people:

@@ -8,6 +8,7 @@ try:  # Anny skins with Warp, which prints a banner on first use; JOSH's output 
     import warp as _warp
 
     _warp.config.quiet = True
+    _warp.config.log_level = _warp.LOG_ERROR  # the banner and "no CUDA driver" are info/warnings
 except ImportError:  # pragma: no cover
     pass
 
