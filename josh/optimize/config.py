@@ -77,6 +77,11 @@ class OptimConfig:
     scene_voxel: float = 0.05  # m, voxel size of the exported scene point cloud
     min_scene_conf: float = 0.3
     seed: int = 0
+    threads: int = 1
+    """torch intra-op threads while optimising (restored afterwards; 0 = leave torch's setting).
+    The optimisation is a long chain of small tensor ops: extra threads barely help, and when the
+    cores are busy with anything else they spin and wait (measured on 2 cores under load: one
+    thread 8 s every time, two threads 11-280 s)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,6 +14,7 @@ Every method runs the same steps on the same inputs, so they differ only where t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -65,6 +66,22 @@ class MethodSwitches:
 def reconstruct(inputs: FrontEndInputs, body, config: OptimConfig | None = None, method: str = "josh") -> Reconstruction:
     """Optimise cameras, scene scale, focal and people; return everything in one world frame."""
     config = config or OptimConfig()
+    with _torch_threads(config.threads):
+        return _reconstruct(inputs, body, config, method)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    previous = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str) -> Reconstruction:
     switches = MethodSwitches.of(method)
     torch.manual_seed(config.seed)
     start = time.perf_counter()
