@@ -51,7 +51,7 @@ class OptimConfig:
     c1_scale: float = 0.05  # m
     c2_scale: float = 0.02  # m per frame
 
-    max_correspondences: int = 6000  # scene matches used (uniform subsample); 0 = all
+    max_correspondences: int = 3000  # scene matches used (uniform subsample); 0 = all
     smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms
 
     # --- contacts ------------------------------------------------------------------------------
