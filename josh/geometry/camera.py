@@ -11,6 +11,19 @@ import roma
 import torch
 
 
+def map_pixel_centres(h: int, w: int, stride: float) -> tuple[np.ndarray, np.ndarray]:
+    """Image coordinates (u, v), each (h, w), of the centres of a map with `stride` image pixels
+    per map pixel: map pixel (i, j) covers image pixel ((j + 0.5) stride - 0.5, (i + 0.5) stride - 0.5)."""
+    u = (np.arange(w) + 0.5) * stride - 0.5
+    v = (np.arange(h) + 0.5) * stride - 0.5
+    return np.meshgrid(u, v)
+
+
+def image_to_map(uv, stride: float):
+    """Continuous map coordinates (column, row) of image pixels (..., 2): the inverse of the above."""
+    return (uv + 0.5) / stride - 0.5
+
+
 def backproject(uv: torch.Tensor, depth: torch.Tensor, focal, cx: float, cy: float) -> torch.Tensor:
     """Camera-frame points (..., 3) of pixels (..., 2) at z-depth (...)."""
     x = (uv[..., 0] - cx) / focal * depth

@@ -17,6 +17,8 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import spsolve
 
+from josh.geometry.camera import map_pixel_centres
+
 
 def nearest_background_maps(background: np.ndarray, row_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Nearest background pixel of every pixel, per keyframe.
@@ -106,9 +108,7 @@ def surface_normals(depth: np.ndarray, focal: float, cx: float, cy: float, strid
     Gaussian smoothing of inverse depth (so per-pixel depth noise does not swing them)."""
     K, h, w = depth.shape
     out = np.zeros((K, h, w, 3), np.float32)
-    u = (np.arange(w) + 0.5) * stride - 0.5
-    v = (np.arange(h) + 0.5) * stride - 0.5
-    uu, vv = np.meshgrid(u, v)
+    uu, vv = map_pixel_centres(h, w, stride)
     for k in range(K):
         valid = depth[k] > 0
         if valid.sum() < 9:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from josh.geometry.camera import project
+from josh.geometry.camera import image_to_map, project
 from josh.optimize.config import OptimConfig
 from josh.optimize.contact import bilinear, lookup_partners, nearest
 from josh.optimize.problem import Problem
@@ -112,7 +112,7 @@ def contact_partners(p: Problem, d: Derived, cfg: OptimConfig, check_depth: bool
     x_k = rotate(R.transpose(-1, -2), X - p.contact_entry_key @ d.c_key)
     k = p.contact_entry_key_index
     with torch.no_grad():
-        uv_map = (project(x_k, d.focal, p.cx, p.cy) + 0.5) / p.stride - 0.5
+        uv_map = image_to_map(project(x_k, d.focal, p.cx, p.cy), p.stride)
         partner, dist, ok = lookup_partners(uv_map, k, p.nb_index, p.nb_distance)
         raw_depth = bilinear(p.contact_depth, k, uv_map)
         normal = nearest(p.contact_normal, k, uv_map)

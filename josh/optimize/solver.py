@@ -24,7 +24,7 @@ import numpy as np
 import roma
 import torch
 
-from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, to_world
+from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
 from josh.optimize.problem import Problem, build_problem
@@ -206,8 +206,7 @@ def _to_reconstruction(inputs: FrontEndInputs, p: Problem, v: Variables, body, c
 def _scene_points(inputs: FrontEndInputs, p: Problem, d, cfg: OptimConfig):
     """Confident background pixels of every keyframe, in the world, thinned on a voxel grid."""
     K, h, w = p.depth.shape
-    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    uv = torch.stack([(cols + 0.5) * p.stride - 0.5, (rows + 0.5) * p.stride - 0.5], -1).float()
+    uv = torch.as_tensor(np.stack(map_pixel_centres(h, w, p.stride), -1), dtype=torch.float32)
     keep = p.background & (p.conf >= cfg.min_scene_conf)
     X = backproject(uv.expand(K, h, w, 2), p.depth * d.scale[:, None, None], d.focal, p.cx, p.cy)
     W = to_world(d.R_key, d.c_key, X.reshape(K, -1, 3)).reshape(K, h, w, 3)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from josh.geometry.camera import image_to_map, map_pixel_centres
 from josh.synth.config import NoiseConfig
 from josh.synth.motion import smooth_signal
 from josh.synth.truth import GroundTruth, PersonTruth
@@ -84,9 +85,7 @@ def _observed_depth(z, u, v, k, intr, scales, warps, noise: NoiseConfig, rng):
 def _keyframe_observations(gt: GroundTruth, scales, warps, noise, rng) -> KeyframeObservations:
     K, h, w = gt.keyframe_depth.shape
     s = gt.depth_stride
-    u = (np.arange(w) + 0.5) * s - 0.5
-    v = (np.arange(h) + 0.5) * s - 0.5
-    uu, vv = np.meshgrid(u, v)
+    uu, vv = map_pixel_centres(h, w, s)
     depth = np.zeros_like(gt.keyframe_depth)
     for k in range(K):
         valid = gt.keyframe_depth[k] > 0
@@ -180,8 +179,7 @@ def _rays(T_wc: np.ndarray, intr: Intrinsics, uv: np.ndarray) -> np.ndarray:
 def _is_background(gt: GroundTruth, k: int, uv: np.ndarray) -> np.ndarray:
     s = gt.depth_stride
     h, w = gt.keyframe_background.shape[1:]
-    col = np.clip(np.floor((uv[:, 0] + 0.5) / s).astype(int), 0, w - 1)
-    row = np.clip(np.floor((uv[:, 1] + 0.5) / s).astype(int), 0, h - 1)
+    col, row = np.clip(np.round(image_to_map(uv, s)).astype(int), 0, [w - 1, h - 1]).T
     return gt.keyframe_background[k, row, col]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from josh.geometry.camera import image_to_map, map_pixel_centres
 from josh.synth.config import SynthConfig
 from josh.synth.motion import CentreLine, animate_walker, camera_path, sample_shapes
 from josh.synth.truth import GroundTruth, PersonTruth
@@ -150,8 +151,7 @@ def _person_masks(body, shapes, walkers, T_wc, kf, intr: Intrinsics, stride: int
         z = cam[..., 2]
         u = intr.focal * cam[..., 0] / np.maximum(z, 1e-6) + intr.cx
         v = intr.focal * cam[..., 1] / np.maximum(z, 1e-6) + intr.cy
-        col = np.floor((u + 0.5) / stride).astype(int)
-        row = np.floor((v + 0.5) / stride).astype(int)
+        col, row = np.round(image_to_map(np.stack([u, v], -1), stride)).astype(int).transpose(2, 0, 1)
         ok = (z > 0.1) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
         k_idx = np.broadcast_to(np.arange(n)[:, None], z.shape)
         masks[k_idx[ok], row[ok], col[ok]] = True
@@ -164,9 +164,7 @@ def _scene_samples(depth: np.ndarray, T_wc: np.ndarray, intr: Intrinsics, stride
     """World points of every static pixel of every keyframe: the GT cloud for the Chamfer distance
     (what the cameras saw, people included as occluders, like the field's FOV-restricted clouds)."""
     K, h, w = depth.shape
-    u = (np.arange(w) + 0.5) * stride - 0.5
-    v = (np.arange(h) + 0.5) * stride - 0.5
-    uu, vv = np.meshgrid(u, v)
+    uu, vv = map_pixel_centres(h, w, stride)
     rays = np.stack([(uu - intr.cx) / intr.focal, (vv - intr.cy) / intr.focal, np.ones_like(uu)], -1)
     pts = []
     for k in range(K):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from josh.geometry.camera import map_pixel_centres
+
 SKY = -1  # surface id of a ray that hits nothing within range
 TERRAIN = 0  # surface id of the terrain; box b has id b + 1
 
@@ -316,19 +318,11 @@ def place_structures(
 
 
 # ---------------------------------------------------------------------------------- rendering
-def pixel_grid(width: int, height: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Image coordinates (u, v) of the centres of the depth-map pixels, each (h, w)."""
-    h, w = height // stride, width // stride
-    u = (np.arange(w) + 0.5) * stride - 0.5
-    v = (np.arange(h) + 0.5) * stride - 0.5
-    return np.meshgrid(u, v)
-
-
 def render_depth(world: World, T_wc: np.ndarray, focal: float, cx: float, cy: float, width: int,
                  height: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """True z-depth (K, h, w) (0 = sky), surface ids (K, h, w) and colours (K, h, w, 3) of the
     static world seen by cameras T_wc (K, 4, 4) at depth-map resolution."""
-    uu, vv = pixel_grid(width, height, stride)
+    uu, vv = map_pixel_centres(height // stride, width // stride, stride)
     d_cam = np.stack([(uu - cx) / focal, (vv - cy) / focal, np.ones_like(uu)], -1)  # (h, w, 3)
     K = T_wc.shape[0]
     dirs = np.einsum("kij,hwj->khwi", T_wc[:, :3, :3], d_cam)
