@@ -33,7 +33,7 @@ class OptimConfig:
     w_scene2d: float = 5.0  # reprojection of partner points into the other keyframe
     w_prior: float = 1.0  # closeness to the front-end's local bodies
     w_smooth: float = 1.0  # world-joint acceleration
-    w_keypoints: float = 1.0  # 2D keypoint reprojection
+    w_keypoints: float = 3.0  # 2D keypoint reprojection
     w_c1: float = 2.0  # contact alignment (the metric anchor)
     w_c2: float = 0.5  # contact stillness
 
