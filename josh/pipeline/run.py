@@ -70,10 +70,17 @@ class StageProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         columns = [SpinnerColumn(), TextColumn(f"{name:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] = n
+            progress.update(task, completed=n)
+
         with Progress(*columns, console=self.console, transient=False) as progress:
             task = progress.add_task(name, total=total)
-            yield lambda n: progress.update(task, completed=n)
-            progress.update(task, completed=total if total is not None else 1, total=total or 1)
+            yield advance
+            end = total if total is not None else max(done[0], 1)  # unknown length: what was done
+            progress.update(task, completed=end, total=end)
 
 
 class Run:
