@@ -18,10 +18,16 @@ from josh.pipeline import run as run_module
 from josh.pipeline import stages
 from josh.pipeline.cache import StageCache, decode, encode, stage_key
 from josh.pipeline.options import RunOptions, Sources, parse_source
-from josh.pipeline.run import run_pipeline
+from josh.optimize import OptimConfig, Phase
+from josh.perception.scene import SceneConfig
+from josh.pipeline.run import Settings, run_pipeline
 from josh.testing.videos import pattern_video, truncated_copy, write_video, pattern_frames
 
 W, H = 160, 120
+# small settings: these tests check the pipeline's behaviour, not the quality of its stages
+FAST = Settings(scene=SceneConfig(max_features=512),
+                optim=OptimConfig(scene_phase=Phase(30, 0.02, True, True), coarse=Phase(30, 0.02, False, False),
+                                  fine=Phase(30, 0.005, True, True)))  # fmt: skip
 COMPUTED = ["decode", "people", "scene", "bodies", "contacts", "optimise"]  # no people: no refine stage
 
 
@@ -64,7 +70,7 @@ def _write(path: Path, data: bytes) -> Path:
 def good_run(videos, tmp_path_factory) -> Path:
     """A finished run on the pattern video (no person): a previous good output folder."""
     out = tmp_path_factory.mktemp("good") / "out"
-    report = run_pipeline(RunOptions(videos["good"], out, progress=False))
+    run_pipeline(RunOptions(videos["good"], out, progress=False), FAST)
     assert (out / "report.json").is_file()
     return out
 
@@ -112,8 +118,8 @@ def test_selection_with_too_few_frames(videos, tmp_path, capsys):
 def test_longer_than_the_limit(videos, tmp_path, capsys):
     code, _, err = josh([videos["good"], "-o", tmp_path / "out", "--frame-limit", 5], capsys)
     assert_one_line_error(code, err, "limit of 5")
-    code, _, err = josh([videos["good"], "-o", tmp_path / "out", "--frame-limit", 5, "--stride", 2, "-q"], capsys)
-    assert code == 0, err  # 5 frames after striding: within the limit
+    report = run_pipeline(RunOptions(videos["good"], tmp_path / "out", frame_limit=5, stride=2, progress=False), FAST)
+    assert report["frames"] == 5  # 5 frames after striding: within the limit
 
 
 def test_bad_numbers(videos, tmp_path, capsys):
@@ -168,7 +174,7 @@ def test_failure_while_writing_outputs_keeps_the_earlier_set(good_run, videos, m
 
     monkeypatch.setattr("josh.io.outputs.write_outputs", broken_export)
     with pytest.raises(OSError):
-        run_pipeline(RunOptions(videos["good"], good_run, keyframe_every=3, progress=False))
+        run_pipeline(RunOptions(videos["good"], good_run, keyframe_every=3, progress=False), FAST)
     assert snapshot(good_run) == before  # old files intact, no staging folder left
     assert not list(good_run.glob(".josh-staging-*"))
 
@@ -177,13 +183,13 @@ def test_a_second_concurrent_run_is_refused(videos, tmp_path):
     out = tmp_path / "out"
     with StageCache(out):
         with pytest.raises(OutputError, match="another `josh run`"):
-            run_pipeline(RunOptions(videos["good"], out, progress=False))
+            run_pipeline(RunOptions(videos["good"], out, progress=False), FAST)
     assert not (out / "report.json").exists()
 
 
 # ------------------------------------------------------------------------------------------ cache
 def _run(video, out, **kw) -> dict:
-    return run_pipeline(RunOptions(video, out, progress=False, **kw))
+    return run_pipeline(RunOptions(video, out, progress=False, **kw), FAST)
 
 
 def test_second_run_reuses_every_stage_and_a_changed_setting_reruns_from_its_stage(videos, tmp_path):
@@ -380,7 +386,7 @@ def test_report_figures_on_a_hand_built_reconstruction(body):
         # gliding feet marked in contact slide 1.2 m/s / 30 fps = 40 mm per frame
         assert p["fs_mm"] == pytest.approx(40.0, rel=1e-3)
         assert p["contact_far_005"] == 0.0 and p["contact_far_020"] == 0.0
-        assert p["jitter"] == pytest.approx(0.0, abs=1e-3)  # constant velocity: no jerk
+        assert p["jitter"] == pytest.approx(0.0, abs=0.01)  # constant velocity: no jerk (float32 round-off)
     # Anny's default phenotype (every parameter 0.5) is ~1.625 m tall; other shapes differ
     assert first["height_m"] == pytest.approx(1.625, abs=0.03)
     assert second["height_m"] != pytest.approx(first["height_m"], abs=1e-4)
@@ -403,6 +409,9 @@ def test_report_handles_gaps_and_no_contacts(body):
     assert runs(np.array([0, 1, 2, 5, 6, 9])) == [slice(0, 3), slice(3, 5), slice(5, 6)]
     root = np.c_[np.arange(20) * 0.05, np.zeros(20), np.ones(20)]
     frames = np.r_[np.arange(10), np.arange(20, 30)]  # a jump of 10 frames is not motion
+    assert walking_speed(root, frames, fps=30.0) == pytest.approx(1.5)  # runs shorter than the window
+    frames = np.r_[np.arange(10), np.arange(11, 21)]
+    root[10:] += [0.5, 0, 0]  # 0.55 m in 2 frames: a jump across a gap
     assert walking_speed(root, frames, fps=30.0) == pytest.approx(1.5)
     world = _world_walkers(body, n_frames=12)
     still = dataclasses.replace(world.people[0], contacts=np.zeros_like(world.people[0].contacts))

