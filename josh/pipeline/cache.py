@@ -100,10 +100,11 @@ def _register_defaults() -> None:
     _defaults_registered = True
     from josh.perception.people import PeopleResult, PersonTrack2D
     from josh.perception.scene import SceneEstimate
+    from josh.pipeline.stages import Clip, PeopleStage
     from josh.types import Correspondences, HumanTrack, Intrinsics, KeyframeObservations, PersonResult, Reconstruction
 
     register(Intrinsics, KeyframeObservations, Correspondences, HumanTrack, PersonResult, Reconstruction,
-             SceneEstimate, PersonTrack2D, PeopleResult)  # fmt: skip
+             SceneEstimate, PersonTrack2D, PeopleResult, Clip, PeopleStage)  # fmt: skip
 
 
 def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:

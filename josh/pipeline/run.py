@@ -28,7 +28,7 @@ from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
 from josh.pipeline import stages
-from josh.pipeline.cache import StageCache, file_identity, folder_identity, register, stage_key
+from josh.pipeline.cache import StageCache, file_identity, folder_identity, stage_key
 from josh.pipeline.options import RunOptions
 from josh.pipeline.report import plausibility
 from josh.profiling import measure
@@ -40,8 +40,6 @@ STAGE_VERSION = 1  # bump when a stage's code changes what it computes, to retir
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
-
-register(stages.Clip, stages.PeopleStage)
 
 
 @dataclass
