@@ -143,26 +143,12 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
     check_video_exists(opts.video)
     out = ensure_writable_dir(opts.out)
     progress = StageProgress(console, opts.progress)
-    with measure() as total, StageCache(out) as cache, _flush_denormals():
+    with measure() as total, StageCache(out) as cache:
         run = Run(opts, settings, cache, progress)
         recon, scene, clip, people = _reconstruct(run)
         report = _write_outputs(run, recon, scene, clip, people, out, total)
         cache.prune()
     return report
-
-
-@contextlib.contextmanager
-def _flush_denormals():
-    """Treat denormal floats as zero while the run lasts. Late in an optimisation, Adam's moments
-    and tiny gradients become denormal, and CPU arithmetic on them is many times slower: measured
-    on demo2, the joint optimisation took 2-4x longer without this. Results change by < 1e-38."""
-    import torch
-
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 def _reconstruct(run: Run):
