@@ -120,6 +120,8 @@ def test_longer_than_the_limit(videos, tmp_path, capsys):
     assert_one_line_error(code, err, "limit of 5")
     report = run_pipeline(RunOptions(videos["good"], tmp_path / "out", frame_limit=5, stride=2, progress=False), FAST)
     assert report["frames"] == 5  # 5 frames after striding: within the limit
+    with pytest.raises(InputError, match="limit of 4"):  # checked again when the clip comes from the cache
+        run_pipeline(RunOptions(videos["good"], tmp_path / "out", frame_limit=4, stride=2, progress=False), FAST)
 
 
 def test_bad_numbers(videos, tmp_path, capsys):

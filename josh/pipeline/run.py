@@ -154,9 +154,9 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
 def _reconstruct(run: Run):
     opts, settings, src = run.opts, run.settings, run.opts.sources
     k_decode = stage_key("decode", {"video": file_identity(opts.video), "start": opts.start, "stride": opts.stride,
-                                    "max_frames": opts.max_frames, "long_side": opts.long_side,
-                                    "frame_limit": opts.frame_limit, "v": STAGE_VERSION})  # fmt: skip
+                                    "max_frames": opts.max_frames, "long_side": opts.long_side, "v": STAGE_VERSION})  # fmt: skip
     clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
+    stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
 
     if src.people.kind == "tram":
         people_settings = {"tram": folder_identity(src.people.path), "deco": folder_identity(src.contacts.path)

@@ -90,14 +90,18 @@ def select_frames(n_video_frames: int, opts: RunOptions) -> np.ndarray:
     frames = np.arange(opts.start, n_video_frames, opts.stride)
     if opts.max_frames is not None:
         frames = frames[: opts.max_frames]
-    if len(frames) > opts.frame_limit:
-        raise InputError(
-            f"the clip has {len(frames)} frames to process, more than the limit of {opts.frame_limit}: "
-            f"choose a part with --start/--max-frames/--stride, or raise --frame-limit"
-        )
+    check_frame_limit(len(frames), opts)
     if len(frames) < 3:
         raise InputError(f"only {len(frames)} frame(s) selected (need at least 3): check --start/--stride/--max-frames")
     return frames
+
+
+def check_frame_limit(n_frames: int, opts: RunOptions) -> None:
+    if n_frames > opts.frame_limit:
+        raise InputError(
+            f"the clip has {n_frames} frames to process, more than the limit of {opts.frame_limit}: "
+            f"choose a part with --start/--max-frames/--stride, or raise --frame-limit"
+        )
 
 
 def decode(opts: RunOptions, progress: Progress | None = None) -> Clip:
@@ -360,7 +364,7 @@ def optimise(inputs: FrontEndInputs, body, config) -> Reconstruction:
 
 
 __all__ = [
-    "Clip", "FrameSequence", "PeopleStage", "select_frames", "decode", "people_builtin", "people_tram",
+    "Clip", "FrameSequence", "PeopleStage", "select_frames", "check_frame_limit", "decode", "people_builtin", "people_tram",
     "keep_most_seen", "to_clip_frames", "scene_builtin", "scene_pointmaps", "fit_local_bodies", "first_contacts",
     "contacts_from_result", "ground_plane_from_contacts", "front_end_inputs", "optimise", "PersonTrack2D",
 ]  # fmt: skip
