@@ -36,7 +36,7 @@ from josh.profiling import measure
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
-STAGE_VERSION = 1  # bump when a stage's code changes what it computes, to retire old cache entries
+STAGE_VERSION = 2  # bump when a stage's code changes what it computes, to retire old cache entries
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -206,13 +206,15 @@ def _reconstruct(run: Run):
 
         def refine(adv):
             tracks, notes = stages.contacts_from_result(humans, recon, run.body)
-            return {"recon": stages.optimise(assemble(tracks), run.body, settings.optim), "notes": notes}
+            return {"recon": stages.optimise(assemble(tracks), run.body, settings.optim), "notes": notes, "humans": tracks}
 
         refined = run.stage("refine", k_refine, refine)
-        recon = refined["recon"]
+        recon, humans = refined["recon"], refined["humans"]
         run.notes.extend(refined["notes"])
     run.warnings.extend(w for w in recon.metadata.get("warnings", []) if w not in run.warnings)
-    return recon, scene, clip, people
+    # the scene the optimiser saw (for the fallback: the plane under the final contacts), for the report
+    used_scene = stages.ground_plane_from_contacts(scene, humans, run.body, people) if humans else scene
+    return recon, used_scene, clip, people
 
 
 # ------------------------------------------------------------------------------------------ outputs
