@@ -185,7 +185,7 @@ def _reconstruct(run: Run):
     scene = run.stage("scene", k_scene, compute_scene, total=clip.n_frames)
     if scene.source == "ground_plane":
         run.warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
-                            "the scene is a ground plane under the people's contacts and the camera is static")  # fmt: skip
+                            "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
 
     k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSION},
                          [k_people, k_scene])  # fmt: skip
