@@ -21,11 +21,19 @@ CAMERA_COLOR = np.array([220, 40, 40, 255], np.uint8)
 
 def write_scene_ply(recon: Reconstruction, path: str | Path) -> Path:
     """Scene points with their colours as binary little-endian PLY (x y z float, red green blue alpha uchar)."""
-    cloud = trimesh.PointCloud(np.asarray(recon.scene_points, np.float64).reshape(-1, 3),
-                               colors=_rgba(recon.scene_colors))  # fmt: skip
+    points = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
+    if len(points) == 0:  # e.g. a scene-only run whose SfM failed; trimesh cannot export an empty cloud
+        data = EMPTY_PLY
+    else:
+        data = trimesh.PointCloud(points, colors=_rgba(recon.scene_colors)).export(file_type="ply", encoding="binary")
     with atomic_path(path) as tmp:
-        tmp.write_bytes(cloud.export(file_type="ply", encoding="binary"))
+        tmp.write_bytes(data)
     return Path(path)
+
+
+EMPTY_PLY = (b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty float x\nproperty float y\n"
+             b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+             b"property uchar alpha\nend_header\n")  # fmt: skip
 
 
 def build_scene_glb(recon: Reconstruction, body, bodies_per_person: int = 10, n_frustums: int = 5,

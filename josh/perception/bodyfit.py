@@ -20,6 +20,7 @@ import torch
 from scipy import ndimage
 
 from josh.geometry.camera import project
+from josh.optimize.rest_cache import RestCache
 from josh.types import HumanTrack
 
 TORSO = [5, 6, 11, 12]  # shoulders and hips in the 23-keypoint order
@@ -104,12 +105,13 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
     trip = torch.as_tensor(np.stack([i[ok] - 1, i[ok], i[ok] + 1], 1)) if N > 2 else torch.zeros(0, 3, dtype=torch.long)
 
     opt = torch.optim.Adam([rot, transl, pose, shape], lr=cfg.lr)
+    rest = RestCache(body, radius=0.1 * body.shape_unit, step=0.05 * body.shape_unit)  # exact `rest` costs more than the rest of an iteration
     for it in range(cfg.iterations):
         for g in opt.param_groups:
             g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * it / cfg.iterations))
         opt.zero_grad(set_to_none=True)
         R = roma.rotvec_to_rotmat(rot) @ R0
-        out = body.forward(body.rest(shape), person_t, R, transl, pose)
+        out = body.forward(rest(shape), person_t, R, transl, pose)
         shape_dev = (shape - shape0) / body.shape_unit
         loss = _fit_loss(out, kp_t, kc_t, lm_t, rot, pose, shape_dev, trip, focal, cx, cy, cfg)
         loss.backward()

@@ -1,0 +1,176 @@
+"""Plausibility figures of a reconstruction without ground truth, and the printed run summary.
+
+A real video has no ground truth, but a metric, world-grounded result must look physically
+plausible (DESIGN §6). Per person, on a reconstruction in the exported frame (Z up, metres):
+
+- `height_m`: standing height of the fitted shape: the extent along the body's up axis of its
+  rest-pose mesh (zero pose), independent of how the person happens to stand in the video;
+- `speed_mps`: median horizontal speed of the root joint, each speed measured over `SPEED_WINDOW_S`
+  of consecutive frames (over one frame, root jitter of a few millimetres would dominate);
+- `fs_mm`: foot sliding: mean displacement (mm per frame) of the foot contact candidates that are
+  in contact (probability > 0.5) in two consecutive frames;
+- `contact_far_005` / `contact_far_020`: share of contact frames (any foot candidate in contact)
+  whose lowest in-contact foot vertex is more than 5 cm / 20 cm from the nearest scene point;
+- `jitter`: the field's jitter of the world joints (`josh.eval.metrics.jitter`, 10 m/s^3), mean
+  over runs of consecutive frames.
+And for the camera: `path_m`, the length of its path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from josh.eval.metrics import jitter
+from josh.perception.contacts import FOOT_SETS
+from josh.types import PersonResult, Reconstruction
+
+SPEED_WINDOW_S = 0.5
+CONTACT_THRESHOLD = 0.5
+FAR_THRESHOLDS = {"contact_far_005": 0.05, "contact_far_020": 0.20}
+
+
+def standing_height(body, shape) -> float:
+    """Rest-pose (zero pose) stature of a shape along the body's up axis, metres."""
+    import torch
+
+    f64 = lambda x: torch.as_tensor(np.asarray(x, np.float64))  # noqa: E731
+    verts = body.mesh(f64(shape)[None], f64(np.eye(3))[None], f64(np.zeros((1, 3))), f64(np.zeros((1, body.n_pose_bones, 3))))
+    verts = verts[0].double().numpy()
+    h = verts @ np.asarray(body.up_axis, np.float64)
+    return float(h.max() - h.min())
+
+
+def runs(frames: np.ndarray) -> list[slice]:
+    """Slices of rows whose frames are consecutive (frame[i + 1] = frame[i] + 1)."""
+    frames = np.asarray(frames)
+    if len(frames) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    bounds = np.concatenate([[0], cuts, [len(frames)]])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float = SPEED_WINDOW_S) -> float:
+    """Median horizontal (xy) root speed over `window_s` windows of consecutive frames (shorter
+    runs of frames: their whole length), m/s."""
+    speeds = []
+    for r in runs(frames):
+        xy = np.asarray(root)[r, :2]
+        w = min(max(1, int(round(window_s * fps))), len(xy) - 1)
+        if w >= 1:
+            speeds.append(np.linalg.norm(xy[w:] - xy[:-w], axis=1) * fps / w)
+    return float(np.median(np.concatenate(speeds))) if speeds else math.nan
+
+
+def foot_columns(body) -> np.ndarray:
+    return np.unique(np.concatenate([np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]))
+
+
+def foot_sliding_on_contacts(person: PersonResult, feet: np.ndarray) -> float:
+    """Mean displacement (mm/frame) of foot candidates in contact in two consecutive frames."""
+    X = np.asarray(person.contact_vertices, np.float64)[:, feet]
+    c = np.asarray(person.contacts)[:, feet] > CONTACT_THRESHOLD
+    steps = []
+    for r in runs(person.frames):
+        both = c[r][1:] & c[r][:-1]
+        if both.any():
+            steps.append(np.linalg.norm(np.diff(X[r], axis=0), axis=-1)[both])
+    steps = np.concatenate(steps) if steps else np.zeros(0)
+    return float(steps.mean() * 1000.0) if len(steps) else math.nan
+
+
+def contact_distances(person: PersonResult, feet: np.ndarray, tree: cKDTree | None) -> np.ndarray:
+    """Per contact frame, distance (m) from the lowest in-contact foot vertex to the scene."""
+    X = np.asarray(person.contact_vertices, np.float64)[:, feet]
+    c = np.asarray(person.contacts)[:, feet] > CONTACT_THRESHOLD
+    rows = np.flatnonzero(c.any(1))
+    if len(rows) == 0:
+        return np.zeros(0)
+    z = np.where(c[rows], X[rows, :, 2], np.inf)
+    lowest = X[rows, np.argmin(z, axis=1)]
+    if tree is None:
+        return np.full(len(rows), np.inf)
+    return tree.query(lowest, k=1)[0]
+
+
+def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
+    values = [jitter(np.asarray(joints)[r], fps) for r in runs(frames) if r.stop - r.start >= 4]
+    values = np.concatenate(values) if values else np.zeros(0)
+    return float(values.mean()) if len(values) else math.nan
+
+
+def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None) -> dict:
+    feet = foot_columns(body)
+    dist = contact_distances(person, feet, tree)
+    figures = {
+        "id": int(person.person_id),
+        "frames": int(len(person.frames)),
+        "first_frame": int(person.frames[0]) if len(person.frames) else None,
+        "last_frame": int(person.frames[-1]) if len(person.frames) else None,
+        "height_m": standing_height(body, person.shape),
+        "speed_mps": walking_speed(person.root_transl, person.frames, recon.fps),
+        "fs_mm": foot_sliding_on_contacts(person, feet),
+        "contact_frames": int(len(dist)),
+    }
+    for name, threshold in FAR_THRESHOLDS.items():
+        figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan
+    figures["jitter"] = mean_jitter(person.joints, person.frames, recon.fps)
+    return {k: _finite_or_none(v) for k, v in figures.items()}
+
+
+def camera_path_length(T_wc: np.ndarray) -> float:
+    c = np.asarray(T_wc, np.float64)[:, :3, 3]
+    c = c[np.isfinite(c).all(1)]
+    return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
+
+
+def plausibility(recon: Reconstruction, body) -> dict:
+    """{"camera": {"path_m"}, "people": [per-person figures]} of a reconstruction in the exported frame."""
+    pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
+    tree = cKDTree(pts) if len(pts) else None
+    return {
+        "camera": {"path_m": camera_path_length(recon.T_wc)},
+        "people": [person_figures(p, recon, body, tree) for p in recon.people if len(p.frames)],
+    }
+
+
+def _finite_or_none(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# ------------------------------------------------------------------------------------------ summary
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_summary(report: dict, console) -> None:
+    """The run's report as a few readable lines and a per-person table (rich)."""
+    from rich.table import Table
+
+    stages = ", ".join(f"{k} {v:.1f} s" + (" (cached)" if k in report.get("cached_stages", []) else "")
+                       for k, v in report["stages"].items())  # fmt: skip
+    scene = report["scene"]
+    sfm = (f"{scene.get('registered_frames', '-')} frames registered, {scene['points']} points, "
+           f"reprojection {_fmt(scene.get('reprojection_error'), '.2f')} px") if scene["source"] == "sfm" else ""  # fmt: skip
+    if scene["source"] == "ground_plane":
+        sfm = f"SfM failed ({scene.get('sfm_failure', 'unknown')}): ground plane under the people's contacts"
+    console.print(f"[bold]josh run[/bold]: {report['frames']} frames at {report['fps']:.2f} fps, "
+                  f"{report['total_s']:.1f} s, peak memory {report['peak_mem_mb']:.0f} MB")  # fmt: skip
+    console.print(f"  stages: {stages}")
+    console.print(f"  focal {report['focal_px']:.1f} px; scene: {scene['source']}" + (f" ({sfm})" if sfm else ""))
+    console.print(f"  camera path {report['camera']['path_m']:.2f} m")
+    if report["people"]:
+        table = Table(title=None, show_edge=False, pad_edge=False)
+        for col in ("person", "frames", "height m", "speed m/s", "FS mm", "far>5cm", "far>20cm", "jitter"):
+            table.add_column(col, justify="right")
+        for p in report["people"]:
+            table.add_row(str(p["id"]), str(p["frames"]), _fmt(p["height_m"], ".2f"), _fmt(p["speed_mps"], ".2f"),
+                          _fmt(p["fs_mm"], ".1f"), _fmt(p["contact_far_005"], ".0%"), _fmt(p["contact_far_020"], ".0%"),
+                          _fmt(p["jitter"], ".1f"))  # fmt: skip
+        console.print(table)
+    console.print(f"  outputs in {report['out']}")

@@ -1,0 +1,326 @@
+"""`run_pipeline`: the stages of `josh.pipeline.stages` in order, each cached, then the outputs.
+
+Order of checks, so a failed run never harms an earlier one: the video must exist and the output
+folder must be writable (and not in use by another run: a lock) before anything else; stage
+results go to `OUT/.josh-cache/` only when a stage finishes; output files are written into a
+staging folder inside OUT and moved into place at the very end, `report.json` last (it marks a
+complete set, and is removed first when a new set replaces an old one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from josh.errors import InputError
+from josh.io.atomic import ensure_writable_dir, write_json
+from josh.optimize.config import OptimConfig
+from josh.perception.bodyfit import BodyFitConfig
+from josh.perception.people import PeopleOptions
+from josh.perception.scene import SceneConfig
+from josh.pipeline import stages
+from josh.pipeline.cache import StageCache, file_identity, folder_identity, stage_key
+from josh.pipeline.options import RunOptions
+from josh.pipeline.report import plausibility
+from josh.profiling import measure
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
+STAGE_VERSION = 2  # bump when a stage's code changes what it computes, to retire old cache entries
+STAGING_PREFIX = ".josh-staging-"
+OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
+REPORT = "report.json"
+
+
+@dataclass
+class Settings:
+    """Settings of the stages (defaults: the front-ends' own)."""
+
+    people: PeopleOptions = field(default_factory=PeopleOptions)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    pointmaps: Any = None  # josh.interop.pointmaps.PointMapConfig (default when None)
+    bodyfit: BodyFitConfig = field(default_factory=BodyFitConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+class StageProgress:
+    """One progress bar per stage (rich, on stderr), or nothing when disabled."""
+
+    def __init__(self, console=None, enabled: bool = True):
+        self.console = console
+        self.enabled = enabled and console is not None
+
+    @contextlib.contextmanager
+    def bar(self, name: str, total: int | None):
+        if not self.enabled:
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = [SpinnerColumn(), TextColumn(f"{name:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] = n
+            progress.update(task, completed=n)
+
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task = progress.add_task(name, total=total)
+            try:
+                yield advance
+            except BaseException:  # a failed stage leaves no bar: its error is the one line shown
+                progress.remove_task(task)
+                raise
+            end = total if total is not None else max(done[0], 1)  # unknown length: what was done
+            progress.update(task, completed=end, total=end)
+
+
+class Run:
+    """One `josh run`: options, settings, cache, timings and the lazily loaded body model."""
+
+    def __init__(self, opts: RunOptions, settings: Settings, cache: StageCache, progress: StageProgress):
+        self.opts, self.settings, self.cache, self.progress = opts, settings, cache, progress
+        self.seconds: dict[str, float] = {}
+        self.cached: list[str] = []
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+        self._body = None
+        self.t0 = time.perf_counter()
+
+    @property
+    def body(self):
+        if self._body is None:
+            from josh.body import load_body_model
+
+            name = self.opts.sources.body_model
+            self._body = load_body_model(name, model_path=self.opts.smpl_path) if name == "smpl" else load_body_model(name)
+        return self._body
+
+    def body_identity(self) -> dict:
+        name = self.opts.sources.body_model
+        return {"name": name, "model_path": str(self.opts.smpl_path) if self.opts.smpl_path else os.environ.get("JOSH_SMPL_DIR")} \
+            if name == "smpl" else {"name": name}  # fmt: skip
+
+    def stage(self, name: str, key: str, compute: Callable[[Callable[[int], None]], Any], total: int | None = None):
+        """The cached result of stage `name` under `key`, or `compute(progress)` stored under it."""
+        start = time.perf_counter()
+        hit = self.cache.load(name, key)
+        if hit is not None:
+            self.seconds[name] = time.perf_counter() - start
+            self.cached.append(name)
+            log.debug("%s: cached (%s)", name, key)
+            return hit[0]
+        with self.progress.bar(name, total) as advance:
+            value = compute(advance)
+        seconds = time.perf_counter() - start
+        self.cache.save(name, key, value, info={"seconds": seconds})
+        self.seconds[name] = time.perf_counter() - start
+        return value
+
+
+def check_video_exists(path: Path) -> None:
+    from josh.perception.video import VideoError
+
+    if not path.exists():
+        raise VideoError(f"video not found: {path}")
+    if not path.is_file():
+        raise VideoError(f"not a file: {path}")
+
+
+def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=None) -> dict:
+    """Reconstruct `opts.video` into `opts.out`; returns the report (also in OUT/report.json)."""
+    settings = settings or Settings()
+    check_video_exists(opts.video)
+    out = ensure_writable_dir(opts.out)
+    progress = StageProgress(console, opts.progress)
+    with measure() as total, StageCache(out) as cache:
+        run = Run(opts, settings, cache, progress)
+        recon, scene, clip, people = _reconstruct(run)
+        report = _write_outputs(run, recon, scene, clip, people, out, total)
+        cache.prune()
+    return report
+
+
+def _reconstruct(run: Run):
+    opts, settings, src = run.opts, run.settings, run.opts.sources
+    k_decode = stage_key("decode", {"video": file_identity(opts.video), "start": opts.start, "stride": opts.stride,
+                                    "max_frames": opts.max_frames, "long_side": opts.long_side, "v": STAGE_VERSION})  # fmt: skip
+    clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
+    stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
+
+    if src.people.kind == "tram":
+        people_settings = {"tram": folder_identity(src.people.path), "deco": folder_identity(src.contacts.path)
+                           if src.contacts.kind == "deco" else None, "body": run.body_identity()}  # fmt: skip
+        compute_people = lambda adv: stages.people_tram(clip, src.people, src.contacts, run.body, opts.people_max)  # noqa: E731
+    else:
+        people_settings = {"options": settings.people}
+        compute_people = lambda adv: stages.people_builtin(clip, settings.people, opts.people_max, adv)  # noqa: E731
+    k_people = stage_key("people", {**people_settings, "people_max": opts.people_max, "v": STAGE_VERSION}, [k_decode])
+    people = run.stage("people", k_people, compute_people, total=clip.n_frames)
+    if people.n_people == 0:
+        run.warnings.append("no person found: the result is the scene and the camera only (no metric scale)")
+    run.notes.extend(people.stats.get("notes", []))
+
+    keyframes = clip.keyframes(opts.keyframe_every)
+    if src.scene.kind == "pointmaps":
+        from josh.interop.pointmaps import PointMapConfig
+
+        pm_config = settings.pointmaps or PointMapConfig()
+        scene_settings = {"pointmaps": file_identity(src.scene.path), "config": pm_config}
+        compute_scene = lambda adv: stages.scene_pointmaps(clip, src.scene, people, pm_config)  # noqa: E731
+    else:
+        scene_settings = {"config": settings.scene, "keyframes": keyframes.tolist()}
+        compute_scene = lambda adv: stages.scene_builtin(clip, keyframes, people, settings.scene, adv)  # noqa: E731
+    k_scene = stage_key("scene", {**scene_settings, "v": STAGE_VERSION}, [k_decode, k_people])
+    scene = run.stage("scene", k_scene, compute_scene, total=clip.n_frames)
+    if scene.source == "ground_plane":
+        run.warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
+                            "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
+
+    k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSION},
+                         [k_people, k_scene])  # fmt: skip
+    humans = run.stage("bodies", k_bodies, lambda adv: stages.fit_local_bodies(people, scene, run.body, settings.bodyfit))
+
+    k_contacts = stage_key("contacts", {"source": str(src.contacts), "v": STAGE_VERSION}, [k_bodies])
+    humans = run.stage("contacts", k_contacts, lambda adv: stages.first_contacts(humans, run.body, src.contacts))
+
+    def assemble(tracks):
+        scene_for_people = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
+        return stages.front_end_inputs(clip, scene_for_people, tracks, src.body_model)
+
+    k_opt = stage_key("optimise", {"config": settings.optim, "v": STAGE_VERSION}, [k_scene, k_contacts])
+    recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, settings.optim))
+
+    if src.contacts.builtin and humans:
+        k_refine = stage_key("refine", {"config": settings.optim, "v": STAGE_VERSION}, [k_opt])
+
+        def refine(adv):
+            tracks, notes = stages.contacts_from_result(humans, recon, run.body)
+            return {"recon": stages.optimise(assemble(tracks), run.body, settings.optim), "notes": notes, "humans": tracks}
+
+        refined = run.stage("refine", k_refine, refine)
+        recon, humans = refined["recon"], refined["humans"]
+        run.notes.extend(refined["notes"])
+    run.warnings.extend(w for w in recon.metadata.get("warnings", []) if w not in run.warnings)
+    # the scene the optimiser saw (for the fallback: the plane under the final contacts), for the report
+    used_scene = stages.ground_plane_from_contacts(scene, humans, run.body, people) if humans else scene
+    return recon, used_scene, clip, people
+
+
+# ------------------------------------------------------------------------------------------ outputs
+def _write_outputs(run: Run, recon, scene, clip, people, out: Path, total) -> dict:
+    from josh.geometry.world_frame import align_world
+    from josh.io.outputs import write_outputs
+
+    start = time.perf_counter()
+    with run.progress.bar("outputs", None):
+        recon.metadata.update(video=clip.video, video_frames=clip.video_frames.tolist(), sources=run.opts.sources.describe())
+        aligned = align_world(recon, run.body)
+        staging = Path(out) / f"{STAGING_PREFIX}{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            timings: dict[str, float] = {}
+            written = write_outputs(aligned, run.body, staging, frames=clip.frames(), report=None, align=False,
+                                    timings=timings)  # fmt: skip
+            written["loader"] = _write_loader(staging)
+            figures = plausibility(aligned, run.body)
+            run.seconds["outputs"] = time.perf_counter() - start
+            report = _report(run, aligned, scene, clip, people, out, figures, total)
+            report["export"] = {"seconds": timings, "world_frame": aligned.metadata.get("world_frame"),
+                                "files": {k: {"path": str(p.relative_to(staging)), "bytes": p.stat().st_size}
+                                          for k, p in written.items()}}  # fmt: skip
+            write_json(staging / REPORT, report)
+            promote(staging, Path(out))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _write_loader(folder: Path) -> Path:
+    """A numpy-only loader next to the results, so the folder is usable without JOSH."""
+    from josh.io import standalone_loader
+    from josh.io.atomic import write_text
+
+    return write_text(folder / "load_reconstruction.py", Path(standalone_loader.__file__).read_text())
+
+
+def promote(staging: Path, out: Path) -> None:
+    """Move a complete output set from `staging` into `out`: report.json removed first and moved
+    last, `people/` replaced as a whole (no stale person files from an earlier run)."""
+    (out / REPORT).unlink(missing_ok=True)
+    for name in OUTPUT_FILES:
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)
+    if (staging / "people").is_dir():
+        old = out / f"{STAGING_PREFIX}old-people-{os.getpid()}"
+        if (out / "people").exists():
+            os.replace(out / "people", old)
+        os.replace(staging / "people", out / "people")
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(staging / REPORT, out / REPORT)
+
+
+def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, total) -> dict:
+    import josh
+
+    st = scene.stats
+    scene_info = {
+        "source": scene.source,
+        "points": int(len(recon.scene_points)),
+        "keyframes": int(len(scene.keyframes.frame_ids)),
+        "correspondences": int(len(scene.correspondences)),
+        "sfm_points": int(len(scene.points)),
+        "registered_frames": st.get("registered_frames"),
+        "reprojection_error": st.get("reprojection_error"),
+        "camera_model": scene.camera_model,
+        "focal_init_px": float(scene.intrinsics.focal),
+        "seconds": st.get("timing", {}),
+    }
+    if scene.source == "ground_plane":
+        scene_info["sfm_failure"] = st.get("sfm_failure", "unknown")
+        scene_info["ground_points"] = st.get("ground_points")
+    return {
+        "josh_version": josh.__version__,
+        "video": clip.video,
+        "out": str(out),
+        "total_s": time.perf_counter() - run.t0,
+        "peak_mem_mb": total.peak_mem_mb,  # sampled while the run goes on
+        "stages": dict(run.seconds),
+        "cached_stages": list(run.cached),
+        "frames": clip.n_frames,
+        "fps": clip.fps,
+        "video_frames": {"first": int(clip.video_frames[0]), "last": int(clip.video_frames[-1]), "stride": clip.stride,
+                         "video_total": int(clip.video_info["frames"]), "video_fps": float(clip.video_info["fps"])},  # fmt: skip
+        "working_size": [clip.width, clip.height],
+        "focal_px": float(recon.intrinsics.focal),
+        "body_model": recon.body_model,
+        "sources": run.opts.sources.describe(),
+        "scene": scene_info,
+        "camera": figures["camera"],
+        "people_found": people.stats.get("found", people.n_people),
+        "people": figures["people"],
+        "warnings": list(run.warnings),
+        "notes": list(run.notes),
+    }
+
+
+def load_report(out: str | os.PathLike) -> dict:
+    import json
+
+    path = Path(out) / REPORT
+    if not path.is_file():
+        raise InputError(f"no {REPORT} in {out}: not a complete josh run output")
+    return json.loads(path.read_text())
+
+
+__all__ = ["Settings", "run_pipeline", "promote", "load_report", "STAGES"]
