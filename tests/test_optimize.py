@@ -123,6 +123,18 @@ def test_no_people_gives_scene_with_warning(body, tiny):
     assert any("not metric" in w for w in recon.metadata["warnings"])
 
 
+def test_scene_without_correspondences_still_optimises_people(body, tiny):
+    """The ground-plane fallback has depth but no matches: the scene phase has nothing to do."""
+    from josh.synth.frontend import _empty_correspondences
+
+    _, exact = tiny
+    plane_only = dataclasses.replace(exact, correspondences=_empty_correspondences())
+    fast = OptimConfig(scene_phase=Phase(5, 0.02, True, True), coarse=Phase(5, 0.02, False, False),
+                       fine=Phase(5, 0.005, True, True))  # fmt: skip
+    recon = reconstruct(plane_only, body, fast)
+    assert len(recon.people) == 1 and np.isfinite(recon.people[0].joints).all()
+
+
 @pytest.mark.slow
 def test_end_to_end_recovers_scale_and_focal(body):
     """A small noisy world (2 people, 40 frames): the metric scale (up to 3x off to start with)

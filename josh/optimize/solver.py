@@ -130,6 +130,8 @@ def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Ph
             group["lr"] = phase.lr * 0.5 * (1 + math.cos(math.pi * it / phase.iterations))
         opt.zero_grad(set_to_none=True)
         terms = _terms(v, problem, body, cfg, phase, sw, people_stage, rest)
+        if not terms:  # e.g. a scene with no correspondences (the ground-plane fallback)
+            return
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             log.warning("non-finite loss in the %s phase at iteration %d; stopping the phase", stage, it)
