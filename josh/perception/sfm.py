@@ -1,0 +1,447 @@
+"""Structure from motion for a video with pycolmap: a skeleton of frames mapped, the rest localised.
+
+Why not COLMAP's incremental mapper on every frame with free intrinsics (its default)? On a handheld
+video walking forward over flat ground, the first global bundle adjustments see two or three views
+whose focal length is nearly unobservable: the focal and the radial distortion drift (demo2 at
+480x270: f = 4 x the truth, k1 = -2.5) and COLMAP then drops the images whose camera looks bogus,
+leaving models of three images. And mapping every frame costs a bundle adjustment per frame.
+
+So, in three steps:
+
+1. **Skeleton**: a subset of the frames (every `sfm_step`-th, every keyframe, the last) is mapped by
+   the incremental mapper with the intrinsics *held fixed* at a guessed focal (no distortion), then
+   one bundle adjustment frees focal and distortion. Once several views are tied together the focal
+   is well determined: on demo2 every start between 0.35 and 0.9 x the width converges to the same
+   focal within 2%. If a guess does not map the skeleton, the next one of `focal_ratios` is tried;
+   when the refined focal is far from the guess, the skeleton is mapped again at the refined camera
+   (a model built with a wrong focal loses points).
+2. **Localisation**: every other frame is matched against its nearest skeleton frames and its pose
+   estimated from the 2D-3D matches (LO-RANSAC PnP + refinement, camera fixed): fast, and it keeps
+   the per-frame handheld motion that keyframe interpolation loses.
+3. Everything comes back in COLMAP's world frame, with COLMAP's pixel convention (pixel centres at
+   +0.5); `josh.perception.scene` turns it into the optimiser's inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from josh.perception.scene import SceneConfig
+
+
+@dataclass
+class SfmResult:
+    """A skeleton reconstruction plus localised frames, in the SfM's own world frame and scale."""
+
+    camera_model: str
+    camera_params: np.ndarray  # COLMAP parameters (f, cx, cy, extra...), COLMAP pixel convention
+    width: int
+    height: int
+    cam_from_world: dict[int, np.ndarray]  # frame id -> 4x4 world-to-camera, mapped or localised
+    mapped: set[int]  # frame ids registered (and bundle adjusted) in the skeleton model
+    points: np.ndarray  # (P, 3) world
+    colors: np.ndarray  # (P, 3) uint8
+    errors: np.ndarray  # (P,) mean reprojection error, px
+    track_lengths: np.ndarray  # (P,)
+    observations: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """frame id -> (COLMAP pixels (n, 2), point indices (n,)) for the frames asked to observe"""
+    point_rows: dict[int, int] = field(default_factory=dict)  # COLMAP point3D id -> row of `points`
+
+    def camera(self):
+        import pycolmap
+
+        cam = pycolmap.Camera.create_from_model_name(0, self.camera_model, 1.0, self.width, self.height)
+        cam.params = np.asarray(self.camera_params, dtype=float)
+        return cam
+
+
+def image_name(fid: int) -> str:
+    return f"{fid:06d}.jpg"
+
+
+def frame_of(name: str) -> int:
+    return int(os.path.splitext(name)[0])
+
+
+def run_sfm(image_dir: str, mask_dir: str, frame_ids: Sequence[int], skeleton_ids: Sequence[int],
+            observe_ids: Sequence[int], cfg: SceneConfig, root: str, stats: dict) -> SfmResult | None:  # fmt: skip
+    """SfM over the images `image_name(f)` in `image_dir` (masks `<name>.png` in `mask_dir`, black =
+    no features). `skeleton_ids` are mapped, the rest of `frame_ids` localised (if `cfg.localise`).
+    Returns None with `stats["sfm_failure"]` set when the skeleton cannot be mapped."""
+    import pycolmap
+
+    pycolmap.set_random_seed(cfg.seed)
+    frame_ids = [int(f) for f in frame_ids]
+    skeleton = sorted(int(f) for f in skeleton_ids)
+    db_path = os.path.join(root, "database.db")
+    if os.path.exists(db_path):
+        os.remove(db_path)
+    timing = stats.setdefault("timing", {})
+
+    localised = [f for f in frame_ids if f not in set(skeleton)] if cfg.localise else []
+    t0 = time.perf_counter()
+    _extract(db_path, image_dir, mask_dir, skeleton, localised, cfg)
+    t1 = time.perf_counter()
+    timing["extract"] = t1 - t0
+    pairs = skeleton_pairs(skeleton, cfg.overlap, cfg.quadratic_overlap) + localisation_pairs(
+        localised, skeleton, cfg.localise_neighbours
+    )
+    _match(db_path, pairs, cfg, root)
+    t2 = time.perf_counter()
+    timing["match"] = t2 - t1
+    stats["matched_pairs"] = len(pairs)
+
+    width, height = _image_size(db_path)
+    rec = _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats)
+    t3 = time.perf_counter()
+    timing["map"] = t3 - t2
+    if rec is None:
+        return None
+
+    result = _collect(rec, width, height, observe_ids)
+    todo = [f for f in frame_ids if f not in result.mapped] if cfg.localise else []
+    n_loc = _localise(result, rec, db_path, todo, skeleton, cfg, set(int(f) for f in observe_ids))
+    timing["localise"] = time.perf_counter() - t3
+    stats["localised_frames"] = n_loc
+    return result
+
+
+# ---------------------------------------------------------------------------------------- pairs
+def skeleton_pairs(skeleton: Sequence[int], overlap: int, quadratic: bool) -> list[tuple[int, int]]:
+    """Each skeleton frame with the next `overlap` ones and, if `quadratic`, with those 2^k further
+    on (loop-closure-like links that tie far frames of a slow camera together)."""
+    n = len(skeleton)
+    steps = set(range(1, overlap + 1))
+    k = 1
+    while quadratic and (1 << k) < n:
+        steps.add(1 << k)
+        k += 1
+    out = {(skeleton[i], skeleton[i + j]) for i in range(n) for j in steps if i + j < n}
+    return sorted(out)
+
+
+def localisation_pairs(frames: Sequence[int], skeleton: Sequence[int], per_side: int) -> list[tuple[int, int]]:
+    """Each frame to localise with its `per_side` nearest skeleton frames before and after it."""
+    sk = np.asarray(sorted(skeleton), dtype=int)
+    out = []
+    for f in frames:
+        j = int(np.searchsorted(sk, f))
+        for s in sk[max(0, j - per_side) : j + per_side]:
+            if s != f:
+                out.append((int(min(f, s)), int(max(f, s))))
+    return sorted(set(out))
+
+
+# ---------------------------------------------------------------------------- features, matches
+def _extract(db_path, image_dir, mask_dir, skeleton, localised, cfg) -> None:
+    """SIFT on every image, one shared camera. Skeleton frames get the rich settings (their
+    features become the 3D points and the depth maps); localised frames only need enough
+    features for a pose, so they may be extracted coarser (`localise_first_octave` 1 = half
+    resolution, ~4x faster)."""
+    import pycolmap
+
+    tiers = [(skeleton, cfg.max_features, cfg.first_octave, cfg.peak_threshold)]
+    if localised:
+        tiers.append((localised, cfg.localise_max_features, cfg.localise_first_octave, cfg.peak_threshold))
+    for i, (frames, max_features, first_octave, peak) in enumerate(tiers):
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = cfg.camera_model
+        reader.mask_path = mask_dir
+        if i > 0:
+            reader.existing_camera_id = 1  # the camera the first call created
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.sift.max_num_features = max_features
+        extraction.sift.first_octave = first_octave
+        extraction.sift.peak_threshold = peak
+        extraction.sift.upright = cfg.upright_features
+        extraction.num_threads = cfg.num_threads
+        extraction.use_gpu = False
+        _quiet()
+        pycolmap.extract_features(
+            db_path, image_dir, image_names=[image_name(f) for f in frames], camera_mode=pycolmap.CameraMode.SINGLE,
+            reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
+        )  # fmt: skip
+
+
+def _quiet() -> None:
+    """COLMAP logs warnings and errors only (some pycolmap calls reset this, so it is set before each)."""
+    import pycolmap
+
+    pycolmap.logging.minloglevel = 2
+
+
+def _match(db_path, pairs, cfg, root) -> None:
+    import pycolmap
+
+    pair_file = os.path.join(root, "pairs.txt")
+    with open(pair_file, "w") as fh:
+        fh.writelines(f"{image_name(a)} {image_name(b)}\n" for a, b in pairs)
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = cfg.num_threads
+    matching.use_gpu = False
+    pairing = pycolmap.ImportedPairingOptions()
+    pairing.match_list_path = pair_file
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = cfg.seed
+    _quiet()
+    pycolmap.match_image_pairs(db_path, matching_options=matching, pairing_options=pairing,
+                               verification_options=verification, device=pycolmap.Device.cpu)  # fmt: skip
+
+
+def _image_size(db_path) -> tuple[int, int]:
+    import pycolmap
+
+    db = pycolmap.Database.open(db_path)
+    try:
+        cam = db.read_all_cameras()[0]
+        return int(cam.width), int(cam.height)
+    finally:
+        db.close()
+
+
+def _set_camera(db_path, params: np.ndarray) -> None:
+    import pycolmap
+
+    db = pycolmap.Database.open(db_path)
+    try:
+        for cam in db.read_all_cameras():
+            cam.params = np.asarray(params, dtype=float)
+            cam.has_prior_focal_length = True
+            db.update_camera(cam)
+    finally:
+        db.close()
+
+
+# ------------------------------------------------------------------------------------- skeleton
+def _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats):
+    """Map the skeleton at each focal guess in turn until one maps it well; refine; re-map once at
+    the refined camera when it moved far from the guess. Returns a pycolmap Reconstruction or None."""
+    import pycolmap
+
+    attempts = stats.setdefault("focal_attempts", [])
+    db = pycolmap.Database.open(db_path)
+    try:
+        base = np.asarray(db.read_all_cameras()[0].params, dtype=float)
+    finally:
+        db.close()
+    need = max(2, int(math.ceil(cfg.min_skeleton_fraction * len(skeleton))))
+    guesses = [cfg.focal_prior] if cfg.focal_prior else [r * width for r in cfg.focal_ratios]
+    best = None
+    t_start = time.perf_counter()
+    for i, f0 in enumerate(guesses):
+        params = base.copy()
+        params[0] = f0
+        params[3:] = 0.0
+        rec = _map_fixed(db_path, image_dir, skeleton, params, cfg, os.path.join(root, f"sparse{i}"))
+        entry = {"focal_guess": float(f0)}
+        if rec is not None:
+            _refine_intrinsics(rec, cfg)
+            entry.update(_summary(rec))
+            if not entry["plausible"] or entry["registered"] < need:
+                pass
+            elif best is None or (entry["registered"], entry["points"]) > (best[1]["registered"], best[1]["points"]):
+                best = (rec, entry)
+        attempts.append(entry)
+        if best is not None and best[1]["registered"] == len(skeleton):
+            break
+        if cfg.max_mapping_seconds and time.perf_counter() - t_start > cfg.max_mapping_seconds:
+            break
+    if best is None:
+        got = max((a.get("registered", 0) for a in attempts), default=0)
+        stats["sfm_failure"] = (
+            f"no focal guess mapped the skeleton: best {got}/{len(skeleton)} frames (need {need}); "
+            "too little parallax or texture"
+        )
+        return None
+    rec, entry = best
+    f_ref = entry["focal"]
+    if abs(f_ref / entry["focal_guess"] - 1.0) > cfg.remap_focal_change:
+        cam = next(iter(rec.cameras.values()))
+        again = _map_fixed(db_path, image_dir, skeleton, np.asarray(cam.params), cfg, os.path.join(root, "sparse_refined"))
+        if again is not None:
+            _refine_intrinsics(again, cfg)
+            e2 = _summary(again)
+            e2["focal_guess"] = float(f_ref)
+            e2["remap"] = True
+            attempts.append(e2)
+            if e2["plausible"] and e2["registered"] >= entry["registered"]:
+                rec, entry = again, e2
+    stats["focal_guess"] = entry["focal_guess"]
+    return rec
+
+
+def _map_fixed(db_path, image_dir, skeleton, params, cfg, out_dir):
+    """Incremental mapping of the skeleton frames with the camera held at `params`; largest model."""
+    import pycolmap
+
+    _set_camera(db_path, params)
+    os.makedirs(out_dir, exist_ok=True)
+    opts = pycolmap.IncrementalPipelineOptions()
+    opts.image_names = [image_name(f) for f in skeleton]
+    opts.random_seed = cfg.seed
+    opts.num_threads = cfg.num_threads
+    opts.min_model_size = 3
+    opts.ba_refine_focal_length = False
+    opts.ba_refine_extra_params = False
+    opts.ba_refine_principal_point = False
+    opts.mapper.init_min_tri_angle = cfg.init_min_tri_angle
+    opts.mapper.init_max_forward_motion = cfg.init_max_forward_motion
+    opts.mapper.random_seed = cfg.seed
+    opts.triangulation.random_seed = cfg.seed
+    if cfg.max_mapping_seconds and cfg.max_mapping_seconds > 0:
+        opts.max_runtime_seconds = int(math.ceil(cfg.max_mapping_seconds))
+    _quiet()
+    models = pycolmap.incremental_mapping(db_path, image_dir, out_dir, options=opts)
+    if not models:
+        return None
+    return max(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()))
+
+
+def _refine_intrinsics(rec, cfg) -> None:
+    """One bundle adjustment with focal and distortion free (robust loss)."""
+    import pycolmap
+
+    opts = pycolmap.BundleAdjustmentOptions()
+    opts.print_summary = False
+    opts.refine_focal_length = True
+    opts.refine_extra_params = True
+    opts.refine_principal_point = False
+    opts.ceres.loss_function_type = pycolmap.LossFunctionType.SOFT_L1
+    opts.ceres.loss_function_scale = 1.0
+    opts.ceres.solver_options.num_threads = cfg.num_threads
+    _quiet()
+    pycolmap.bundle_adjustment(rec, opts)
+    _quiet()
+    rec.update_point_3d_errors()
+
+
+def _summary(rec) -> dict:
+    cam = next(iter(rec.cameras.values()))
+    params = np.asarray(cam.params, dtype=float)
+    f = float(params[list(cam.focal_length_idxs())].mean())
+    extra = params[list(cam.extra_params_idxs())]
+    err = float(rec.compute_mean_reprojection_error()) if rec.num_points3D() else float("inf")
+    ratio = f / max(cam.width, cam.height)
+    plausible = bool(0.15 <= ratio <= 5.0 and np.all(np.abs(extra) < 1.0) and err < 2.0)
+    return {
+        "registered": int(rec.num_reg_images()),
+        "points": int(rec.num_points3D()),
+        "reprojection_error": err,
+        "focal": f,
+        "distortion": extra.tolist(),
+        "plausible": plausible,
+    }
+
+
+# ---------------------------------------------------------------------------------- collecting
+def _collect(rec, width, height, observe_ids) -> SfmResult:
+    cam = next(iter(rec.cameras.values()))
+    pids = np.array(sorted(rec.points3D.keys()), dtype=np.int64)
+    pts = rec.points3D
+    index = {int(p): i for i, p in enumerate(pids)}
+    result = SfmResult(
+        camera_model=cam.model_name,
+        camera_params=np.asarray(cam.params, dtype=float),
+        width=width,
+        height=height,
+        cam_from_world={},
+        mapped=set(),
+        points=np.array([pts[p].xyz for p in pids], dtype=float).reshape(-1, 3),
+        colors=np.array([pts[p].color for p in pids], dtype=np.uint8).reshape(-1, 3),
+        errors=np.array([pts[p].error for p in pids], dtype=float),
+        track_lengths=np.array([pts[p].track.length() for p in pids], dtype=float),
+    )
+    result.point_rows = index
+    observe = set(int(f) for f in observe_ids)
+    for img in rec.images.values():
+        if not img.has_pose:
+            continue
+        fid = frame_of(img.name)
+        result.cam_from_world[fid] = _matrix(img.cam_from_world())
+        result.mapped.add(fid)
+        if fid in observe:
+            p2d = [p for p in img.points2D if p.has_point3D()]
+            uv = np.array([p.xy for p in p2d], dtype=float).reshape(-1, 2)
+            rows = np.array([index[int(p.point3D_id)] for p in p2d], dtype=int)
+            result.observations[fid] = (uv, rows)
+    return result
+
+
+def _matrix(rigid) -> np.ndarray:
+    T = np.eye(4)
+    T[:3] = rigid.matrix()
+    return T
+
+
+# ---------------------------------------------------------------------------------- localising
+def _localise(result: SfmResult, rec, db_path, frames, skeleton, cfg, observe: set) -> int:
+    """PnP for each frame in `frames` from its matches to mapped skeleton frames. Returns how many."""
+    import pycolmap
+
+    if not frames:
+        return 0
+    db = pycolmap.Database.open(db_path)
+    try:
+        ids = {frame_of(im.name): im.image_id for im in db.read_all_images()}
+        by_frame = {frame_of(im.name): im for im in rec.images.values() if im.has_pose}
+        point_of = {}  # mapped frame -> (n_keypoints,) point row or -1
+        for f, im in by_frame.items():
+            rows = np.full(len(im.points2D), -1, dtype=int)
+            for j, p in enumerate(im.points2D):
+                if p.has_point3D():
+                    rows[j] = result.point_rows.get(int(p.point3D_id), -1)
+            point_of[f] = rows
+        camera = result.camera()
+        est = pycolmap.AbsolutePoseEstimationOptions()
+        est.ransac.max_error = cfg.pnp_max_error
+        est.ransac.random_seed = cfg.seed
+        ref = pycolmap.AbsolutePoseRefinementOptions()
+        ref.refine_focal_length = False
+        ref.refine_extra_params = False
+        sk = np.asarray(sorted(by_frame), dtype=int)
+        count = 0
+        for f in frames:
+            if f not in ids or len(sk) == 0:
+                continue
+            kps = db.read_keypoints(ids[f])
+            j = int(np.searchsorted(sk, f))
+            near = sk[max(0, j - cfg.localise_neighbours) : j + cfg.localise_neighbours]
+            kp_rows, pt_rows = [], []
+            for s in near:
+                if s == f or s not in ids or not db.exists_two_view_geometry(ids[f], ids[s]):
+                    continue
+                m = db.read_two_view_geometry(ids[f], ids[s]).inlier_matches
+                if len(m) == 0:
+                    continue
+                pr = point_of[int(s)][m[:, 1]]
+                ok = pr >= 0
+                kp_rows.append(m[ok, 0])
+                pt_rows.append(pr[ok])
+            if not kp_rows:
+                continue
+            kp_rows = np.concatenate(kp_rows)
+            pt_rows = np.concatenate(pt_rows)
+            kp_rows, first = np.unique(kp_rows, return_index=True)  # one 3D point per keypoint
+            pt_rows = pt_rows[first]
+            if len(kp_rows) < cfg.min_pnp_inliers:
+                continue
+            uv = kps[kp_rows, :2].astype(float)
+            ans = pycolmap.estimate_and_refine_absolute_pose(uv, result.points[pt_rows], camera, est, ref)
+            if ans is None or int(ans["num_inliers"]) < cfg.min_pnp_inliers:
+                continue
+            result.cam_from_world[f] = _matrix(ans["cam_from_world"])
+            count += 1
+            if f in observe:
+                inl = np.asarray(ans["inlier_mask"], dtype=bool)
+                result.observations[f] = (uv[inl], pt_rows[inl])
+        return count
+    finally:
+        db.close()
