@@ -1,12 +1,13 @@
 """Measure the scene front-end (pycolmap SfM on background pixels) on a video.
 
-    python scripts/bench_scene.py [VIDEO] [--frames 100] [--long-side 960] [--keyframe-step 5]
-        [--variant normal|static|short|reversed] [--runs 3] [--set max_features=2048 ...]
+    python scripts/bench_scene.py [VIDEO] [--start 0] [--frames 100] [--sfm-long-side 960]
+        [--keyframe-step 5] [--variant normal|static|short|reversed] [--runs 3] [--set max_features=2048 ...]
         [--people-cache FILE.npz] [--no-masks] [--depth-png OUT.png] [--json OUT.json]
 
 VIDEO defaults to $JOSH_DEMO_VIDEO or /work/shared/data/demo2.mp4. People (masks and feet) come
-from `detect_people` on the same frames (cached with --people-cache, since they do not depend on
-the scene settings). Reported per run and as medians: SfM wall time (extract + match + map +
+from `detect_people` on the first start + frames frames decoded at 960 px (cached with
+--people-cache, since they do not depend on the scene settings); the scene front-end gets frames
+start, ..., start + frames - 1 resized to --sfm-long-side. Reported per run and as medians: SfM wall time (extract + match + map +
 localise), frames / keyframes registered, 3D points, focal, reprojection error, correspondences
 between keyframes, and how good the depth is *on the ground at the walkers' feet*, which is where
 the optimiser's contact term reads it: for each foot keypoint (heel, big toe; confidence > 0.5) of
@@ -33,7 +34,7 @@ import numpy as np
 FOOT_KEYPOINTS = ("left_heel", "right_heel", "left_big_toe", "right_big_toe")
 
 
-def load_clip(video: str, frames: int, long_side: int) -> list[np.ndarray]:
+def load_clip(video: str, frames: int, long_side: int = 960) -> list[np.ndarray]:
     from josh.perception.video import iter_frames
 
     return [f for _, f in iter_frames(video, long_side=long_side, max_frames=frames)]
@@ -60,6 +61,20 @@ def people_inputs(frames: list[np.ndarray], cache: str | None) -> tuple[np.ndarr
         obj[:] = feet_arr
         np.savez_compressed(cache, masks=result.union_masks, stride=result.mask_stride, feet=obj)
     return result.union_masks, result.mask_stride, feet_arr
+
+
+def resize(frames: list[np.ndarray], feet: list[np.ndarray], long_side: int):
+    """Frames resized so that their long side is `long_side`; foot pixels moved along."""
+    import PIL.Image
+
+    H, W = frames[0].shape[:2]
+    s = long_side / max(H, W)
+    if abs(s - 1) < 1e-9:
+        return frames, feet
+    w, h = round(W * s), round(H * s)
+    out = [np.asarray(PIL.Image.fromarray(f).resize((w, h), PIL.Image.BOX)) for f in frames]
+    sx, sy = w / W, h / H
+    return out, [(p + 0.5) * [sx, sy] - 0.5 for p in feet]
 
 
 def make_variant(name, frames, masks, feet, rng):
@@ -175,8 +190,9 @@ def parse_sets(items):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video", nargs="?", default=os.environ.get("JOSH_DEMO_VIDEO", "/work/shared/data/demo2.mp4"))
+    ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--frames", type=int, default=100)
-    ap.add_argument("--long-side", type=int, default=960)
+    ap.add_argument("--sfm-long-side", type=int, default=960)
     ap.add_argument("--keyframe-step", type=int, default=5)
     ap.add_argument("--variant", default="normal", choices=["normal", "static", "short", "reversed"])
     ap.add_argument("--runs", type=int, default=1)
@@ -190,8 +206,10 @@ def main() -> None:
 
     from josh.perception.scene import SceneConfig, estimate_scene
 
-    frames = load_clip(args.video, args.frames, args.long_side)
+    frames = load_clip(args.video, args.start + args.frames)
     masks, stride, feet = people_inputs(frames, args.people_cache)
+    frames, masks, feet = frames[args.start :], masks[args.start :], feet[args.start :]
+    frames, feet = resize(frames, feet, args.sfm_long_side)
     frames, masks, feet = make_variant(args.variant, frames, masks, feet, np.random.default_rng(0))
     n = len(frames)
     keyframe_ids = sorted(set(range(0, n, args.keyframe_step)) | {n - 1})

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import Delaunay, cKDTree
+from threadpoolctl import threadpool_limits
 
 from josh.perception.sfm import SfmResult, image_name, run_sfm
 from josh.types import Correspondences, Intrinsics, KeyframeObservations
@@ -51,30 +52,32 @@ class SceneConfig:
     # --- which frames: the SfM skeleton is mapped, every other frame localised against it
     sfm_step: int = 5  # skeleton = every sfm_step-th frame + every keyframe + the last frame
     localise: bool = True  # pose every non-skeleton frame by PnP against the skeleton's points
-    localise_neighbours: int = 2  # skeleton frames matched on each side of a localised frame
+    localise_neighbours: int = 1  # skeleton frames matched on each side of a localised frame
     min_pnp_inliers: int = 30
     pnp_max_error: float = 4.0  # px, RANSAC threshold of the localisation
     # --- features and matching (skeleton frames; localised frames need fewer, coarser features)
     max_features: int = 4096  # SIFT features per skeleton image
-    first_octave: int = 0  # -1 upsamples the image first: more features, ~4x slower extraction
-    peak_threshold: float = 0.02 / 3  # SIFT contrast threshold (COLMAP's); lower finds weak texture
+    first_octave: int = -1  # -1 upsamples first: finer features (ground texture), ~4x slower than 0
+    peak_threshold: float = 0.02 / 3  # SIFT contrast threshold (COLMAP's; lower was worse on demo2)
     localise_max_features: int = 2048
-    localise_first_octave: int = 0  # 1 = half resolution: ~4x faster, coarser keypoints
+    localise_first_octave: int | None = None  # None: 1 (half resolution) from 800 px on, else 0
     upright_features: bool = False  # no SIFT orientation (a camera that never rolls): faster
     overlap: int = 3  # skeleton frames matched with the next `overlap` skeleton frames
     quadratic_overlap: bool = True  # ... and with those 2^k further on
     # --- mapping
     camera_model: str = "SIMPLE_RADIAL"  # or SIMPLE_PINHOLE (no distortion, pixels as they are)
-    focal_ratios: tuple = (0.6, 0.4, 0.9, 1.3)  # focal guesses / image width, tried in turn
+    focal_ratios: tuple = (0.5, 0.8, 1.3)  # focal guesses / image width (see sfm._search_focal)
     focal_prior: float = 0.0  # px: a known focal replaces the guesses (still refined)
-    remap_focal_change: float = 0.15  # map the skeleton again when refinement moves f this much
+    focal_search_frames: int = 12  # skeleton frames (spread) mapped for each focal guess
+    max_final_mappings: int = 2  # skeleton mappings tried, at the best focals of the search
     init_min_tri_angle: float = 8.0  # deg, initial pair (COLMAP's default 16 is strict for video)
     init_max_forward_motion: float = 0.95  # COLMAP's default: initial pairs not purely forward
-    max_mapping_seconds: float = 120.0  # stop mapping (and further focal guesses) after this long
+    max_mapping_seconds: float = 120.0  # stop one incremental mapping after this long
     mask_dilation: int = 4  # px grown around person masks before they hide features
-    min_skeleton_fraction: float = 0.6  # of skeleton frames a focal guess must map
+    min_skeleton_fraction: float = 0.6  # of skeleton frames the model must register
     min_keyframe_fraction: float = 0.6  # of keyframes that must have a pose, else fallback
     min_points: int = 50  # 3D points the reconstruction must have, else fallback
+    max_point_error: float = 4.0  # px: SfM points with a larger mean reprojection error are dropped
     # --- outputs
     max_correspondences: int = 20000
     max_keyframe_gap: int = 5  # correspondences only between keyframes at most this far apart
@@ -472,18 +475,20 @@ def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
     # those no image neighbour agrees with (e.g. features on a walker's moving shadow)
     keep = good.copy()
     radius = cfg.support_radius * math.hypot(W, H)
-    for k in np.unique(obs_k):
-        on = (obs_k == k) & good
-        if on.any():
-            keep &= ~((obs_k == k) & (z > cfg.far_depth_ratio * np.median(z[on])))
-        rows = np.flatnonzero((obs_k == k) & keep)
-        keep[rows] &= supported(obs_uv[rows], z[rows], radius, cfg.support_neighbours, cfg.support_tolerance)
+    with threadpool_limits(1):  # many tiny solves: see _densify
+        for k in np.unique(obs_k):
+            on = (obs_k == k) & good
+            if on.any():
+                keep &= ~((obs_k == k) & (z > cfg.far_depth_ratio * np.median(z[on])))
+            rows = np.flatnonzero((obs_k == k) & keep)
+            keep[rows] &= supported(obs_uv[rows], z[rows], radius, cfg.support_neighbours, cfg.support_tolerance)
     stats["unsupported_observations"] = int((good & ~keep).sum())
     obs_k, obs_p, obs_uv, z = obs_k[keep], obs_p[keep], obs_uv[keep], z[keep]
     quality = np.exp(-sfm.errors[obs_p] / 2.0) * (1.0 - np.exp(-(sfm.track_lengths[obs_p] - 1.0) / 2.0))
 
     t0 = time.perf_counter()
-    keyframes = _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg)
+    with threadpool_limits(1):  # see _densify
+        keyframes = _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg)
     stats["timing"]["densify"] = time.perf_counter() - t0
     corr = _correspondences(obs_k, obs_p, obs_uv, z, quality, cfg)
     valid = keyframes.depth > 0
@@ -596,6 +601,9 @@ def _sample_image(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg) -> KeyframeObservations:
+    """Depth, confidence, background and colours per keyframe (see the module doc). Run it with
+    BLAS limited to one thread: scipy's Delaunay point location makes thousands of tiny LAPACK
+    calls, which a multi-threaded OpenBLAS turns from 0.15 s into 1-28 s on a busy 2-core machine."""
     W, H, s = prep.width, prep.height, cfg.stride
     u, v = _grid_pixels(W, H, s)
     h, w = u.shape
