@@ -8,7 +8,8 @@ VIDEO defaults to $JOSH_DEMO_VIDEO or /work/shared/data/demo2.mp4. People (masks
 from `detect_people` on the first start + frames frames decoded at 960 px (cached with
 --people-cache, since they do not depend on the scene settings); the scene front-end gets frames
 start, ..., start + frames - 1 resized to --sfm-long-side. Reported per run and as medians: SfM wall time (extract + match + map +
-localise), frames / keyframes registered, 3D points, focal, reprojection error, correspondences
+localise; wall, and the process's CPU time across its threads, which a busy shared machine
+disturbs less), frames / keyframes registered, 3D points, focal, reprojection error, correspondences
 between keyframes, and how good the depth is *on the ground at the walkers' feet*, which is where
 the optimiser's contact term reads it: for each foot keypoint (heel, big toe; confidence > 0.5) of
 each keyframe, the nearest background pixel of the depth map and its 3x3-median depth (the
@@ -28,6 +29,7 @@ import dataclasses
 import json
 import os
 import statistics
+import time
 
 import numpy as np
 
@@ -182,6 +184,8 @@ def parse_sets(items):
             out[key] = value.lower() in ("1", "true", "yes")
         elif isinstance(default, tuple):
             out[key] = tuple(float(v) for v in value.split(","))
+        elif default is None:  # optional ints (e.g. localise_first_octave)
+            out[key] = None if value.lower() == "none" else int(value)
         else:
             out[key] = type(default)(value)
     return out
@@ -216,13 +220,16 @@ def main() -> None:
     cfg = SceneConfig(**parse_sets(args.set))
     rows = []
     for run in range(args.runs):
+        cpu0 = time.process_time()
         est = estimate_scene(frames, keyframe_ids, masks=None if args.no_masks else list(masks), config=cfg)
+        cpu = time.process_time() - cpu0
         s = est.stats
         t = s["timing"]
         row = {
             "source": est.source,
             "sfm_failure": s.get("sfm_failure"),
             "sfm_s": sum(t.get(k, 0.0) for k in ("extract", "match", "map", "localise")),
+            "cpu_s": cpu,
             "extract_s": t.get("extract"),
             "match_s": t.get("match"),
             "map_s": t.get("map"),
@@ -238,6 +245,7 @@ def main() -> None:
             "correspondences": len(est.correspondences),
             "depth_coverage": s.get("depth_coverage"),
             "focal_attempts": s.get("focal_attempts"),
+            "timing": {k: round(v, 2) for k, v in t.items()},
         }
         if est.source == "sfm":
             row.update(ground_check(est, keyframe_ids, feet))

@@ -255,7 +255,7 @@ def _pose_errors(T_est: np.ndarray, T_gt: np.ndarray, scale: float):
 def test_every_frame_gets_a_camera_in_the_keyframes_frame_and_scale():
     frames, _, T_gt = _sequence()
     kf = np.array([0, 3, 6, 9, 11])
-    cfg = SceneConfig(sfm_step=3, overlap=4, camera_model="SIMPLE_PINHOLE", **FAST)  # skeleton = keyframes
+    cfg = SceneConfig(sfm_step=3, min_skeleton_frames=0, overlap=4, camera_model="SIMPLE_PINHOLE", **FAST)  # skeleton = keyframes
     est = estimate_scene(frames, kf, config=cfg)
     assert est.source == "sfm", est.stats
     assert est.stats["mapped_frames"] == len(kf) and est.stats["localised_frames"] == len(frames) - len(kf)
@@ -277,7 +277,7 @@ def test_every_frame_gets_a_camera_in_the_keyframes_frame_and_scale():
 def test_frames_outside_the_skeleton_have_no_camera_without_localisation():
     frames, _, _ = _sequence()
     kf = np.array([0, 3, 6, 9, 11])
-    cfg = SceneConfig(sfm_step=3, overlap=4, localise=False, camera_model="SIMPLE_PINHOLE", **FAST)
+    cfg = SceneConfig(sfm_step=3, min_skeleton_frames=0, overlap=4, localise=False, camera_model="SIMPLE_PINHOLE", **FAST)
     est = estimate_scene(frames, kf, config=cfg)
     assert est.source == "sfm", est.stats
     others = np.setdiff1d(np.arange(len(frames)), kf)

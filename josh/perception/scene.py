@@ -1,16 +1,20 @@
 """Scene front-end: structure from motion on the background, or a ground plane when that fails.
 
-`estimate_scene` runs pycolmap (SIFT features on the frames with people masked out, sequential
-matching, incremental mapping with one shared camera) on a subset of the frames that contains every
-keyframe, and turns the largest reconstruction into what the joint optimiser consumes:
+`estimate_scene` writes the frames (people masked out) for pycolmap, runs `josh.perception.sfm`
+(a skeleton of frames - every keyframe, every `sfm_step`-th frame, the last - mapped with a
+searched-then-refined focal; every other frame localised against it by PnP) and turns the result
+into what the joint optimiser consumes (`FrontEndInputs`):
 
 - the shared focal (`Intrinsics`, principal point at the image centre, which COLMAP keeps fixed);
 - keyframe cameras `T_wc`, re-expressed in the first keyframe's camera frame (keyframe 0 = identity)
   with the SfM scale normalised so that the median depth of the keyframes' points is 1 (the scale is
   arbitrary anyway: the optimiser's per-keyframe scales and the bodies fix it);
+- every frame's camera in that same frame and scale (`all_T_wc`, the optimiser's `frame_T_wc`);
 - per keyframe a depth map at a reduced resolution, densified from the SfM points seen in that
-  keyframe: inverse depth is interpolated linearly over a Delaunay triangulation of the projected
-  points (exact for planar patches), triangles with very long edges are dropped, and the confidence
+  keyframe: points no image neighbour agrees with are dropped first (`supported`: features on a
+  walker's moving shadow land far below the ground, right where the contact term reads it), then
+  inverse depth is interpolated linearly over a Delaunay triangulation of the projected points
+  (exact for planar patches), triangles with very long edges are dropped, and the confidence
   falls with the distance to the nearest real point;
 - correspondences: pairs of keyframes observing the same 3D point (the reconstruction's tracks),
   with the observed (undistorted) pixel in each and the point's depth in each camera.
@@ -51,6 +55,8 @@ class SceneConfig:
     stride: int = 8  # image pixels per depth-map pixel
     # --- which frames: the SfM skeleton is mapped, every other frame localised against it
     sfm_step: int = 5  # skeleton = every sfm_step-th frame + every keyframe + the last frame
+    min_skeleton_frames: int = 20  # smaller step for short clips: 9 views of demo2 gave focals
+    # from 0.72x to 1.3x the truth over three 40-frame windows, 21 views 0.99x-1.02x
     localise: bool = True  # pose every non-skeleton frame by PnP against the skeleton's points
     localise_neighbours: int = 1  # skeleton frames matched on each side of a localised frame
     min_pnp_inliers: int = 30
@@ -103,8 +109,14 @@ class SceneEstimate:
     keyframe_T_wc: np.ndarray  # (K, 4, 4) camera-to-world, keyframe 0 = identity, OpenCV axes
     keyframes: KeyframeObservations
     correspondences: Correspondences
-    all_T_wc: np.ndarray  # (N, 4, 4) per input frame; NaN where the frame was not registered
-    registered: np.ndarray  # (N,) bool, frames with a pose from SfM (all True for the fallback)
+    all_T_wc: np.ndarray
+    """(N, 4, 4) camera-to-world of every input frame, in the keyframes' frame and scale (the
+    world is keyframe 0's camera, the same normalised scale as `keyframe_T_wc`, the depth maps
+    and the points): exactly `FrontEndInputs.frame_T_wc`. The row of a keyframe with a pose is
+    exactly its `keyframe_T_wc`; rows of frames without one (not registered, or not localised
+    with `localise=False`) are NaN - a keyframe without a pose gets an interpolated
+    `keyframe_T_wc` but keeps a NaN row here. The ground-plane fallback: identity everywhere."""
+    registered: np.ndarray  # (N,) bool: finite rows of all_T_wc (all True for the fallback)
     points: np.ndarray  # (P, 3) SfM points in the world (keyframe 0) frame; empty for the fallback
     point_colors: np.ndarray  # (P, 3) uint8
     distortion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # COLMAP extra params (k,...)
@@ -293,12 +305,17 @@ class _Prepared:
     mask_dir: str
 
 
-def skeleton_frames(frame_ids: Sequence[int], keyframe_ids: Sequence[int], sfm_step: int) -> np.ndarray:
-    """Frames mapped by SfM: every `sfm_step`-th frame, every keyframe and the last frame."""
+def skeleton_frames(frame_ids: Sequence[int], keyframe_ids: Sequence[int], sfm_step: int,
+                    min_frames: int = 0) -> np.ndarray:  # fmt: skip
+    """Frames mapped by SfM: every `sfm_step`-th frame (a smaller step when that gives fewer
+    than `min_frames`), every keyframe and the last frame."""
     frame_ids = np.asarray(frame_ids, dtype=int)
     if len(frame_ids) == 0:
         return frame_ids
-    use = set(frame_ids[:: max(1, int(sfm_step))].tolist()) | {int(k) for k in keyframe_ids} | {int(frame_ids[-1])}
+    step = max(1, int(sfm_step))
+    if min_frames > 0:
+        step = max(1, min(step, len(frame_ids) // min_frames))
+    use = set(frame_ids[::step].tolist()) | {int(k) for k in keyframe_ids} | {int(frame_ids[-1])}
     return np.array(sorted(use), dtype=int)
 
 
@@ -319,7 +336,7 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
         raise ValueError(f"{n} frames but {len(frame_ids)} frame ids")
     if np.any(np.diff(frame_ids) <= 0):
         raise ValueError("frame ids must increase")
-    skeleton = skeleton_frames(frame_ids, keyframe_ids, cfg.sfm_step)
+    skeleton = skeleton_frames(frame_ids, keyframe_ids, cfg.sfm_step, cfg.min_skeleton_frames)
     write = set(frame_ids.tolist()) if cfg.localise else set(skeleton.tolist())
     kf_set = set(int(k) for k in keyframe_ids)
     kf_images, kf_person, written = {}, {}, []
