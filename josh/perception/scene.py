@@ -81,6 +81,7 @@ class SceneConfig:
     max_mapping_seconds: float = 120.0  # stop one incremental mapping after this long
     mask_dilation: int = 4  # px grown around person masks before they hide features
     min_skeleton_fraction: float = 0.6  # of skeleton frames the model must register
+    min_image_motion: float = 2.0  # px: skeleton matches moving less are a static camera (fallback)
     min_keyframe_fraction: float = 0.6  # of keyframes that must have a pose, else fallback
     min_points: int = 50  # 3D points the reconstruction must have, else fallback
     max_point_error: float = 4.0  # px: SfM points with a larger mean reprojection error are dropped

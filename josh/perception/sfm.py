@@ -86,20 +86,23 @@ def run_sfm(image_dir: str, mask_dir: str, frame_ids: Sequence[int], skeleton_id
         os.remove(db_path)
     timing = stats.setdefault("timing", {})
 
-    localised = [f for f in frame_ids if f not in set(skeleton)] if cfg.localise else []
+    # skeleton: features, matches (the focal search maps a spread subset: its frames are matched too)
     t0 = time.perf_counter()
-    _extract(db_path, image_dir, mask_dir, skeleton, localised, cfg)
+    _extract(db_path, image_dir, mask_dir, skeleton, cfg)
     t1 = time.perf_counter()
-    timing["extract"] = t1 - t0
     pairs = sorted(
         set(skeleton_pairs(skeleton, cfg.overlap, cfg.quadratic_overlap))
         | set(skeleton_pairs(spread(skeleton, cfg.focal_search_frames), cfg.overlap, cfg.quadratic_overlap))
-        | set(localisation_pairs(localised, skeleton, cfg.localise_neighbours))
-    )  # the focal search maps a spread subset of the skeleton: its frames are matched too
+    )
     _match(db_path, pairs, cfg, root)
     t2 = time.perf_counter()
-    timing["match"] = t2 - t1
+    timing["extract"], timing["match"] = t1 - t0, t2 - t1
     stats["matched_pairs"] = len(pairs)
+    motion = image_motion(db_path, pairs)
+    stats["image_motion_px"] = motion
+    if motion < cfg.min_image_motion:
+        stats["sfm_failure"] = f"static camera: matched frames move {motion:.1f} px at most (need {cfg.min_image_motion:g})"
+        return None
 
     width, height = _image_size(db_path)
     rec = _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats)
@@ -108,10 +111,21 @@ def run_sfm(image_dir: str, mask_dir: str, frame_ids: Sequence[int], skeleton_id
     if rec is None:
         return None
 
+    # every other frame: coarser features, matches to its nearest skeleton frames, PnP
     result = _collect(rec, width, height, observe_ids, cfg.max_point_error)
     todo = [f for f in frame_ids if f not in result.mapped] if cfg.localise else []
+    new = [f for f in todo if f not in set(skeleton)]
+    if new:
+        _extract(db_path, image_dir, mask_dir, new, cfg, localised=True)
+        t4 = time.perf_counter()
+        timing["extract"] += t4 - t3
+        loc_pairs = localisation_pairs(new, skeleton, cfg.localise_neighbours)
+        _match(db_path, loc_pairs, cfg, root)
+        timing["match"] += time.perf_counter() - t4
+        stats["matched_pairs"] += len(loc_pairs)
+    t5 = time.perf_counter()
     n_loc = _localise(result, rec, db_path, todo, skeleton, cfg, set(int(f) for f in observe_ids))
-    timing["localise"] = time.perf_counter() - t3
+    timing["localise"] = time.perf_counter() - t5
     stats["localised_frames"] = n_loc
     return result
 
@@ -143,38 +157,57 @@ def localisation_pairs(frames: Sequence[int], skeleton: Sequence[int], per_side:
 
 
 # ---------------------------------------------------------------------------- features, matches
-def _extract(db_path, image_dir, mask_dir, skeleton, localised, cfg) -> None:
-    """SIFT on every image, one shared camera. Skeleton frames get the rich settings (their
-    features become the 3D points and the depth maps); localised frames only need enough
-    features for a pose, so they may be extracted coarser (`localise_first_octave` 1 = half
-    resolution, ~4x faster)."""
+def _extract(db_path, image_dir, mask_dir, frames, cfg, localised: bool = False) -> None:
+    """SIFT on `frames`, one camera shared by all images. Skeleton frames get the rich settings
+    (their features become the 3D points and the depth maps); localised frames only need enough
+    features for a pose, so they are extracted coarser (`localise_first_octave`: by default half
+    resolution from 800 px on, ~4x faster)."""
     import pycolmap
 
-    long_side = _long_side(image_dir, skeleton[0])
-    tiers = [(skeleton, cfg.max_features, cfg.first_octave, cfg.peak_threshold)]
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = cfg.camera_model
+    reader.mask_path = mask_dir
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.sift.max_num_features = cfg.max_features
+    extraction.sift.first_octave = cfg.first_octave
     if localised:
+        reader.existing_camera_id = 1  # the camera the skeleton's extraction created
         octave = cfg.localise_first_octave
         if octave is None:  # about 500 px of image to localise with
-            octave = 1 if long_side >= 800 else 0
-        tiers.append((localised, cfg.localise_max_features, octave, cfg.peak_threshold))
-    for i, (frames, max_features, first_octave, peak) in enumerate(tiers):
-        reader = pycolmap.ImageReaderOptions()
-        reader.camera_model = cfg.camera_model
-        reader.mask_path = mask_dir
-        if i > 0:
-            reader.existing_camera_id = 1  # the camera the first call created
-        extraction = pycolmap.FeatureExtractionOptions()
-        extraction.sift.max_num_features = max_features
-        extraction.sift.first_octave = first_octave
-        extraction.sift.peak_threshold = peak
-        extraction.sift.upright = cfg.upright_features
-        extraction.num_threads = cfg.num_threads
-        extraction.use_gpu = False
-        _quiet()
-        pycolmap.extract_features(
-            db_path, image_dir, image_names=[image_name(f) for f in frames], camera_mode=pycolmap.CameraMode.SINGLE,
-            reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
-        )  # fmt: skip
+            octave = 1 if _long_side(image_dir, frames[0]) >= 800 else 0
+        extraction.sift.max_num_features = cfg.localise_max_features
+        extraction.sift.first_octave = octave
+    extraction.sift.peak_threshold = cfg.peak_threshold
+    extraction.sift.upright = cfg.upright_features
+    extraction.num_threads = cfg.num_threads
+    extraction.use_gpu = False
+    _quiet()
+    pycolmap.extract_features(
+        db_path, image_dir, image_names=[image_name(f) for f in frames], camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
+    )  # fmt: skip
+
+
+def image_motion(db_path, pairs) -> float:
+    """The largest, over `pairs` (of frame ids), of the median image displacement (px) of a pair's
+    verified matches: near 0 for a camera that does not move, whatever the noise."""
+    import pycolmap
+
+    db = pycolmap.Database.open(db_path)
+    try:
+        ids = {frame_of(im.name): im.image_id for im in db.read_all_images()}
+        best = 0.0
+        for a, b in pairs:
+            if a not in ids or b not in ids or not db.exists_two_view_geometry(ids[a], ids[b]):
+                continue
+            m = db.read_two_view_geometry(ids[a], ids[b]).inlier_matches
+            if len(m) == 0:
+                continue
+            ka, kb = db.read_keypoints(ids[a])[:, :2], db.read_keypoints(ids[b])[:, :2]
+            best = max(best, float(np.median(np.linalg.norm(ka[m[:, 0]] - kb[m[:, 1]], axis=1))))
+        return best
+    finally:
+        db.close()
 
 
 def _long_side(image_dir, frame: int) -> int:
@@ -305,10 +338,18 @@ def _search_focal(db_path, image_dir, subset, base, width, cfg, root, stats) -> 
                 found.append((entry["median_error"], entry["focal"], rec))
         attempts.append(entry)
     if not found:
-        got = max((a["registered"] for a in attempts), default=0)
-        stats["sfm_failure"] = (
-            f"no focal guess mapped the skeleton: best {got}/{len(subset)} frames (need {need}); too little parallax or texture"
-        )
+        mapped = [a for a in attempts if "focal" in a]
+        if mapped:  # mapped, but the refined camera is not believable (focal, distortion or error)
+            a = min(mapped, key=lambda e: e["median_error"])
+            stats["sfm_failure"] = (
+                f"no plausible camera from any focal guess (best: focal {a['focal']:.0f} px, distortion "
+                f"{np.round(a['distortion'], 2).tolist()}, median error {a['median_error']:.2f} px); too little parallax"
+            )
+        else:
+            got = max((a["registered"] for a in attempts), default=0)
+            stats["sfm_failure"] = (
+                f"no focal guess mapped the skeleton: best {got}/{len(subset)} frames (need {need}); too little parallax or texture"
+            )
     return sorted(found, key=lambda c: c[0])
 
 
