@@ -1,16 +1,20 @@
 """Scene front-end: structure from motion on the background, or a ground plane when that fails.
 
-`estimate_scene` runs pycolmap (SIFT features on the frames with people masked out, sequential
-matching, incremental mapping with one shared camera) on a subset of the frames that contains every
-keyframe, and turns the largest reconstruction into what the joint optimiser consumes:
+`estimate_scene` writes the frames (people masked out) for pycolmap, runs `josh.perception.sfm`
+(a skeleton of frames - every keyframe, every `sfm_step`-th frame, the last - mapped with a
+searched-then-refined focal; every other frame localised against it by PnP) and turns the result
+into what the joint optimiser consumes (`FrontEndInputs`):
 
 - the shared focal (`Intrinsics`, principal point at the image centre, which COLMAP keeps fixed);
 - keyframe cameras `T_wc`, re-expressed in the first keyframe's camera frame (keyframe 0 = identity)
   with the SfM scale normalised so that the median depth of the keyframes' points is 1 (the scale is
   arbitrary anyway: the optimiser's per-keyframe scales and the bodies fix it);
+- every frame's camera in that same frame and scale (`all_T_wc`, the optimiser's `frame_T_wc`);
 - per keyframe a depth map at a reduced resolution, densified from the SfM points seen in that
-  keyframe: inverse depth is interpolated linearly over a Delaunay triangulation of the projected
-  points (exact for planar patches), triangles with very long edges are dropped, and the confidence
+  keyframe: points no image neighbour agrees with are dropped first (`supported`: features on a
+  walker's moving shadow land far below the ground, right where the contact term reads it), then
+  inverse depth is interpolated linearly over a Delaunay triangulation of the projected points
+  (exact for planar patches), triangles with very long edges are dropped, and the confidence
   falls with the distance to the nearest real point;
 - correspondences: pairs of keyframes observing the same 3D point (the reconstruction's tracks),
   with the observed (undistorted) pixel in each and the point's depth in each camera.
@@ -40,30 +44,57 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import Delaunay, cKDTree
+from threadpoolctl import threadpool_limits
 
+from josh.perception.sfm import SfmResult, image_name, run_sfm
 from josh.types import Correspondences, Intrinsics, KeyframeObservations
 
 
 @dataclass
 class SceneConfig:
     stride: int = 8  # image pixels per depth-map pixel
-    sfm_step: int = 2  # SfM uses every sfm_step-th frame, plus every keyframe and the last frame
-    max_features: int = 4096  # SIFT features per image
-    first_octave: int = 0  # -1 upsamples the image first: more features, ~4x slower extraction
-    overlap: int = 5  # sequential matching: each image against the next `overlap` images
-    quadratic_overlap: bool = True  # ... and against images 2^k further on
+    # --- which frames: the SfM skeleton is mapped, every other frame localised against it
+    sfm_step: int = 5  # skeleton = every sfm_step-th frame + every keyframe + the last frame
+    min_skeleton_frames: int = 20  # smaller step for short clips: 9 views of demo2 gave focals
+    # from 0.72x to 1.3x the truth over three 40-frame windows, 21 views 0.99x-1.02x
+    localise: bool = True  # pose every non-skeleton frame by PnP against the skeleton's points
+    localise_neighbours: int = 1  # skeleton frames matched on each side of a localised frame
+    min_pnp_inliers: int = 30
+    pnp_max_error: float = 4.0  # px, RANSAC threshold of the localisation
+    # --- features and matching (skeleton frames; localised frames need fewer, coarser features)
+    max_features: int = 4096  # SIFT features per skeleton image
+    first_octave: int = -1  # -1 upsamples first: finer features (ground texture), ~4x slower than 0
+    peak_threshold: float = 0.02 / 3  # SIFT contrast threshold (COLMAP's; lower was worse on demo2)
+    localise_max_features: int = 2048
+    localise_first_octave: int | None = None  # None: 1 (half resolution) from 800 px on, else 0
+    upright_features: bool = False  # no SIFT orientation (a camera that never rolls): faster
+    overlap: int = 3  # skeleton frames matched with the next `overlap` skeleton frames
+    quadratic_overlap: bool = True  # ... and with those 2^k further on
+    # --- mapping
     camera_model: str = "SIMPLE_RADIAL"  # or SIMPLE_PINHOLE (no distortion, pixels as they are)
+    focal_ratios: tuple = (0.5, 0.8, 1.3)  # focal guesses / image width (see sfm._search_focal)
+    focal_prior: float = 0.0  # px: a known focal replaces the guesses (still refined)
+    focal_search_frames: int = 12  # skeleton frames (spread) mapped for each focal guess
+    max_final_mappings: int = 2  # skeleton mappings tried, at the best focals of the search
     init_min_tri_angle: float = 8.0  # deg, initial pair (COLMAP's default 16 is strict for video)
-    max_mapping_seconds: float = 120.0  # stop incremental mapping after this long (0 = no limit)
+    init_max_forward_motion: float = 0.95  # COLMAP's default: initial pairs not purely forward
+    max_mapping_seconds: float = 120.0  # stop one incremental mapping after this long
     mask_dilation: int = 4  # px grown around person masks before they hide features
-    min_keyframe_fraction: float = 0.6  # of keyframes that must be registered, else fallback
+    min_skeleton_fraction: float = 0.6  # of skeleton frames the model must register
+    min_image_motion: float = 2.0  # px: skeleton matches moving less are a static camera (fallback)
+    min_keyframe_fraction: float = 0.6  # of keyframes that must have a pose, else fallback
     min_points: int = 50  # 3D points the reconstruction must have, else fallback
+    max_point_error: float = 4.0  # px: SfM points with a larger mean reprojection error are dropped
+    # --- outputs
     max_correspondences: int = 20000
     max_keyframe_gap: int = 5  # correspondences only between keyframes at most this far apart
     max_edge_fraction: float = 0.25  # Delaunay edges longer than this x image diagonal: no depth
     conf_sigma: float = 16.0  # px: depth confidence exp(-(d / sigma)^2), d = distance to a real point
     min_conf: float = 0.05
     far_depth_ratio: float = 50.0  # drop points deeper than this x the keyframe's median depth
+    support_radius: float = 0.06  # x image diagonal: neighbourhood of the point support test
+    support_neighbours: int = 8
+    support_tolerance: float = 0.1  # relative depth difference of an agreeing neighbour
     jpeg_quality: int = 95
     seed: int = 0
     num_threads: int = -1
@@ -79,8 +110,14 @@ class SceneEstimate:
     keyframe_T_wc: np.ndarray  # (K, 4, 4) camera-to-world, keyframe 0 = identity, OpenCV axes
     keyframes: KeyframeObservations
     correspondences: Correspondences
-    all_T_wc: np.ndarray  # (N, 4, 4) per input frame; NaN where the frame was not registered
-    registered: np.ndarray  # (N,) bool, frames with a pose from SfM (all True for the fallback)
+    all_T_wc: np.ndarray
+    """(N, 4, 4) camera-to-world of every input frame, in the keyframes' frame and scale (the
+    world is keyframe 0's camera, the same normalised scale as `keyframe_T_wc`, the depth maps
+    and the points): exactly `FrontEndInputs.frame_T_wc`. The row of a keyframe with a pose is
+    exactly its `keyframe_T_wc`; rows of frames without one (not registered, or not localised
+    with `localise=False`) are NaN - a keyframe without a pose gets an interpolated
+    `keyframe_T_wc` but keeps a NaN row here. The ground-plane fallback: identity everywhere."""
+    registered: np.ndarray  # (N,) bool: finite rows of all_T_wc (all True for the fallback)
     points: np.ndarray  # (P, 3) SfM points in the world (keyframe 0) frame; empty for the fallback
     point_colors: np.ndarray  # (P, 3) uint8
     distortion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # COLMAP extra params (k,...)
@@ -258,14 +295,29 @@ def distort_pixels(uv: np.ndarray, intrinsics: Intrinsics, camera_model: str, di
 # ------------------------------------------------------------------------------------ preparation
 @dataclass
 class _Prepared:
-    frame_ids: np.ndarray  # (N,)
-    sfm_ids: np.ndarray  # frames given to SfM
+    frame_ids: np.ndarray  # (N,) every input frame
+    written_ids: np.ndarray  # frames written for SfM (skeleton, plus the rest when localising)
+    skeleton_ids: np.ndarray  # frames mapped by SfM
     width: int
     height: int
     kf_images: dict  # frame id -> RGB (keyframes only)
     kf_person: dict  # frame id -> bool (H, W) person mask (undilated)
     image_dir: str
     mask_dir: str
+
+
+def skeleton_frames(frame_ids: Sequence[int], keyframe_ids: Sequence[int], sfm_step: int,
+                    min_frames: int = 0) -> np.ndarray:  # fmt: skip
+    """Frames mapped by SfM: every `sfm_step`-th frame (a smaller step when that gives fewer
+    than `min_frames`), every keyframe and the last frame."""
+    frame_ids = np.asarray(frame_ids, dtype=int)
+    if len(frame_ids) == 0:
+        return frame_ids
+    step = max(1, int(sfm_step))
+    if min_frames > 0:
+        step = max(1, min(step, len(frame_ids) // min_frames))
+    use = set(frame_ids[::step].tolist()) | {int(k) for k in keyframe_ids} | {int(frame_ids[-1])}
+    return np.array(sorted(use), dtype=int)
 
 
 def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepared | None:
@@ -283,13 +335,15 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
     frame_ids = np.arange(n) if frame_ids is None else np.asarray(frame_ids, dtype=int)
     if len(frame_ids) != n:
         raise ValueError(f"{n} frames but {len(frame_ids)} frame ids")
-    step = max(1, int(cfg.sfm_step))
-    use = set(frame_ids[::step].tolist()) | set(int(k) for k in keyframe_ids) | {int(frame_ids[-1])}
+    if np.any(np.diff(frame_ids) <= 0):
+        raise ValueError("frame ids must increase")
+    skeleton = skeleton_frames(frame_ids, keyframe_ids, cfg.sfm_step, cfg.min_skeleton_frames)
+    write = set(frame_ids.tolist()) if cfg.localise else set(skeleton.tolist())
     kf_set = set(int(k) for k in keyframe_ids)
-    kf_images, kf_person, sfm_ids = {}, {}, []
+    kf_images, kf_person, written = {}, {}, []
     H = W = None
     for i, (fid, img) in enumerate(zip(frame_ids.tolist(), frames)):
-        if fid not in use:
+        if fid not in write:
             continue
         img = np.asarray(img)
         if img.ndim == 2:
@@ -301,11 +355,11 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
             raise ValueError("frames of different sizes")
         m = _lookup_mask(masks, i, fid)
         person = _full_mask(m, H, W) if m is not None else np.zeros((H, W), bool)
-        name = _image_name(fid)
+        name = image_name(fid)
         PIL.Image.fromarray(img).save(os.path.join(image_dir, name), quality=cfg.jpeg_quality)
         hide = ndimage.maximum_filter(person, size=2 * cfg.mask_dilation + 1) if cfg.mask_dilation > 0 and person.any() else person
         PIL.Image.fromarray(np.where(hide, 0, 255).astype(np.uint8)).save(os.path.join(mask_dir, name + ".png"))
-        sfm_ids.append(fid)
+        written.append(fid)
         if fid in kf_set:
             kf_images[fid] = img.copy()
             kf_person[fid] = person
@@ -313,14 +367,10 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
     if missing:
         raise ValueError(f"keyframes not among the frames: {sorted(missing)[:5]}")
     stats["frames"] = n
-    stats["sfm_frames"] = len(sfm_ids)
+    stats["skeleton_frames"] = len(skeleton)
     stats["person_pixel_fraction"] = float(np.mean([p.mean() for p in kf_person.values()])) if kf_person else 0.0
     stats["timing"]["write_images"] = time.perf_counter() - t0
-    return _Prepared(frame_ids, np.asarray(sfm_ids), W, H, kf_images, kf_person, image_dir, mask_dir)
-
-
-def _image_name(fid: int) -> str:
-    return f"{fid:06d}.jpg"
+    return _Prepared(frame_ids, np.asarray(written), skeleton, W, H, kf_images, kf_person, image_dir, mask_dir)
 
 
 def _lookup_mask(masks, i, fid):
@@ -346,178 +396,117 @@ def _full_mask(mask, H, W) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- SfM
 def _run_sfm(prep: _Prepared, keyframe_ids, cfg: SceneConfig, root, stats) -> SceneEstimate | None:
-    import pycolmap
-
-    pycolmap.logging.minloglevel = 2  # warnings and errors only
-    pycolmap.set_random_seed(cfg.seed)
-    db = os.path.join(root, "database.db")
-    out = os.path.join(root, "sparse")
-    os.makedirs(out, exist_ok=True)
-    if os.path.exists(db):
-        os.remove(db)
-
-    t0 = time.perf_counter()
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = cfg.camera_model
-    reader.mask_path = prep.mask_dir
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.sift.max_num_features = cfg.max_features
-    extraction.sift.first_octave = cfg.first_octave
-    extraction.num_threads = cfg.num_threads
-    extraction.use_gpu = False
-    pycolmap.extract_features(
-        db, prep.image_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-        extraction_options=extraction, device=pycolmap.Device.cpu,
-    )  # fmt: skip
-    t1 = time.perf_counter()
-    stats["timing"]["extract"] = t1 - t0
-
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = cfg.num_threads
-    matching.use_gpu = False
-    pairing = pycolmap.SequentialPairingOptions()
-    pairing.overlap = cfg.overlap
-    pairing.quadratic_overlap = cfg.quadratic_overlap
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.random_seed = cfg.seed
-    pycolmap.match_sequential(db, matching_options=matching, pairing_options=pairing,
-                              verification_options=verification, device=pycolmap.Device.cpu)  # fmt: skip
-    t2 = time.perf_counter()
-    stats["timing"]["match"] = t2 - t1
-
-    opts = pycolmap.IncrementalPipelineOptions()
-    opts.random_seed = cfg.seed
-    opts.num_threads = cfg.num_threads
-    opts.min_model_size = 3
-    opts.mapper.init_min_tri_angle = cfg.init_min_tri_angle
-    opts.mapper.random_seed = cfg.seed
-    opts.triangulation.random_seed = cfg.seed
-    if cfg.max_mapping_seconds and cfg.max_mapping_seconds > 0:
-        opts.max_runtime_seconds = int(math.ceil(cfg.max_mapping_seconds))
-    models = pycolmap.incremental_mapping(db, prep.image_dir, out, options=opts)
-    t3 = time.perf_counter()
-    stats["timing"]["map"] = t3 - t2
-    stats["models"] = sorted((int(m.num_reg_images()) for m in models.values()), reverse=True)
-    if not models:
-        stats["sfm_failure"] = "no reconstruction (too little parallax or texture)"
+    if len(prep.skeleton_ids) < 2:
+        stats["sfm_failure"] = "fewer than 2 frames"
         return None
-    rec = max(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()))
-    est = _from_reconstruction(rec, prep, keyframe_ids, cfg, stats)
-    stats["timing"]["postprocess"] = time.perf_counter() - t3
+    t0 = time.perf_counter()
+    sfm = run_sfm(prep.image_dir, prep.mask_dir, prep.written_ids, prep.skeleton_ids, keyframe_ids, cfg, root, stats)
+    if sfm is None:
+        return None
+    t1 = time.perf_counter()
+    est = _from_sfm(sfm, prep, keyframe_ids, cfg, stats)
+    stats["timing"]["postprocess"] = time.perf_counter() - t1
+    stats["timing"]["sfm"] = t1 - t0
     return est
 
 
-def _from_reconstruction(rec, prep: _Prepared, keyframe_ids, cfg: SceneConfig, stats) -> SceneEstimate | None:
+def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, stats) -> SceneEstimate | None:
+    """SfM world -> keyframe-0 camera frame with the median keyframe depth 1; depth maps, matches."""
     W, H = prep.width, prep.height
     K = len(keyframe_ids)
-    cams = list(rec.cameras.values())
-    cam = cams[0]
-    model = cam.model_name
-    params = np.asarray(cam.params, dtype=float)
-    focal = float(params[cam.focal_length_idxs()].mean())
+    cam = sfm.camera()
+    params = sfm.camera_params
+    focal = float(params[list(cam.focal_length_idxs())].mean())
     extra = params[list(cam.extra_params_idxs())] if len(cam.extra_params_idxs()) else np.zeros(0)
     intr = Intrinsics(focal, float(cam.principal_point_x) - 0.5, float(cam.principal_point_y) - 0.5, W, H)
+    model = sfm.camera_model
 
-    # poses of registered images, by frame id
-    T_cw = {}
-    images = {}
-    for image_id, img in rec.images.items():
-        if not img.has_pose:
-            continue
-        fid = int(os.path.splitext(img.name)[0])
-        T = np.eye(4)
-        T[:3] = img.cam_from_world().matrix()
-        T_cw[fid] = T
-        images[fid] = img
-    kf_reg = np.array([int(k) in T_cw for k in keyframe_ids])
+    posed = np.array(sorted(sfm.cam_from_world), dtype=int)
+    kf_posed = np.array([int(k) in sfm.cam_from_world for k in keyframe_ids])
     stats.update(
-        registered_frames=len(T_cw),
-        registered_keyframes=int(kf_reg.sum()),
+        registered_frames=len(posed),
+        mapped_frames=len(sfm.mapped),
+        registered_keyframes=int(kf_posed.sum()),
         keyframes=K,
-        points=int(rec.num_points3D()),
-        reprojection_error=float(rec.compute_mean_reprojection_error()),
+        points=len(sfm.points),
+        reprojection_error=float(np.mean(sfm.errors)) if len(sfm.errors) else float("nan"),
         camera_model=model,
         focal=focal,
         distortion=extra.tolist(),
     )
-    need = max(2, int(math.ceil(cfg.min_keyframe_fraction * K)))
-    if kf_reg.sum() < need:
-        stats["sfm_failure"] = f"only {int(kf_reg.sum())}/{K} keyframes registered (need {need})"
+    need = max(2, int(math.ceil(cfg.min_keyframe_fraction * K))) if K > 1 else 1
+    if kf_posed.sum() < need:
+        stats["sfm_failure"] = f"only {int(kf_posed.sum())}/{K} keyframes registered (need {need})"
         return None
-    if rec.num_points3D() < cfg.min_points:
-        stats["sfm_failure"] = f"only {rec.num_points3D()} 3D points (need {cfg.min_points})"
+    if len(sfm.points) < cfg.min_points:
+        stats["sfm_failure"] = f"only {len(sfm.points)} 3D points (need {cfg.min_points})"
         return None
 
-    # cameras: fill unregistered keyframes from their registered neighbours, world := keyframe 0
-    reg_ids = np.array(sorted(T_cw))
-    T_wc_reg = np.stack([np.linalg.inv(T_cw[f]) for f in reg_ids])
-    kf_T_wc = _interpolate_poses(reg_ids, T_wc_reg, keyframe_ids)
-    ref = np.linalg.inv(kf_T_wc[0])  # world -> keyframe-0 camera
+    # cameras: world := keyframe 0's camera (filled from its neighbours if it has no pose)
+    T_wc_posed = np.stack([np.linalg.inv(sfm.cam_from_world[int(f)]) for f in posed])
+    kf_T_wc = _interpolate_poses(posed, T_wc_posed, np.asarray(keyframe_ids))
+    ref = np.linalg.inv(kf_T_wc[0])  # SfM world -> keyframe-0 camera
+    kf_T_wc = ref @ kf_T_wc
+    xyz0 = sfm.points @ ref[:3, :3].T + ref[:3, 3]
 
-    # points
-    pids = np.array(list(rec.points3D.keys()), dtype=np.int64)
-    pts = rec.points3D
-    xyz = np.array([pts[p].xyz for p in pids], dtype=float).reshape(-1, 3)
-    rgb = np.array([pts[p].color for p in pids], dtype=np.uint8).reshape(-1, 3)
-    err = np.array([pts[p].error for p in pids], dtype=float)
-    tlen = np.array([pts[p].track.length() for p in pids], dtype=float)
-    pid_index = {int(p): i for i, p in enumerate(pids)}
-    xyz0 = xyz @ ref[:3, :3].T + ref[:3, 3]
-
-    # observations of points in registered keyframes: (keyframe index, point index, undistorted uv)
+    # observations of points in the keyframes with a pose: (keyframe index, point row, undistorted uv)
     obs_k, obs_p, obs_uv = [], [], []
     for k, fid in enumerate(keyframe_ids):
-        img = images.get(int(fid))
-        if img is None:
+        got = sfm.observations.get(int(fid))
+        if got is None or len(got[1]) == 0:
             continue
-        p2d = img.points2D
-        sel = [(p.xy, p.point3D_id) for p in p2d if p.has_point3D()]
-        if not sel:
-            continue
-        xy = np.array([s[0] for s in sel], dtype=float)
-        pid = np.array([pid_index[int(s[1])] for s in sel])
+        xy, rows = got
         n = cam.cam_from_img(xy)  # undistorted normalised coordinates (COLMAP pixel convention in)
         obs_uv.append(n * focal + np.array([intr.cx, intr.cy]))
-        obs_p.append(pid)
-        obs_k.append(np.full(len(pid), k))
+        obs_p.append(rows)
+        obs_k.append(np.full(len(rows), k))
     if not obs_k:
         stats["sfm_failure"] = "no 3D points observed in the keyframes"
         return None
-    obs_k = np.concatenate(obs_k)
-    obs_p = np.concatenate(obs_p)
-    obs_uv = np.concatenate(obs_uv)
+    obs_k, obs_p, obs_uv = np.concatenate(obs_k), np.concatenate(obs_p), np.concatenate(obs_uv)
 
-    # depth of each observation in its keyframe's camera, then normalise the scale
-    kf_T_cw0 = np.linalg.inv(ref @ kf_T_wc)  # keyframe camera <- keyframe-0 world
-    Xc = np.einsum("nij,nj->ni", kf_T_cw0[obs_k, :3, :3], xyz0[obs_p]) + kf_T_cw0[obs_k, :3, 3]
+    # depth of each observation in its keyframe's camera; the scale: median keyframe depth = 1
+    kf_T_cw = np.linalg.inv(kf_T_wc)
+    Xc = np.einsum("nij,nj->ni", kf_T_cw[obs_k, :3, :3], xyz0[obs_p]) + kf_T_cw[obs_k, :3, 3]
     z = Xc[:, 2]
     good = z > 1e-9
     scale = float(np.median(z[good])) if good.any() else 1.0
     scale = scale if scale > 0 else 1.0
     z = z / scale
     xyz0 = xyz0 / scale
-    kf_T_wc0 = ref @ kf_T_wc
-    kf_T_wc0[:, :3, 3] /= scale
+    kf_T_wc[:, :3, 3] /= scale
+
+    # every frame's camera in the same frame and scale; keyframes keep exactly their own pose
     all_T = np.full((len(prep.frame_ids), 4, 4), np.nan)
     registered = np.zeros(len(prep.frame_ids), bool)
     pos = {int(f): i for i, f in enumerate(prep.frame_ids)}
-    for f, T in zip(reg_ids, T_wc_reg):
+    for f, T in zip(posed, T_wc_posed):
         T0 = ref @ T
         T0[:3, 3] /= scale
         all_T[pos[int(f)]] = T0
         registered[pos[int(f)]] = True
+    for k, fid in enumerate(keyframe_ids):
+        if registered[pos[int(fid)]]:
+            all_T[pos[int(fid)]] = kf_T_wc[k]
 
-    # drop observations far behind the rest (tiny triangulation angles) and behind the camera
+    # drop observations behind the camera, far behind the rest (tiny triangulation angles), and
+    # those no image neighbour agrees with (e.g. features on a walker's moving shadow)
     keep = good.copy()
-    for k in np.unique(obs_k):
-        on = (obs_k == k) & good
-        if on.any():
-            keep &= ~((obs_k == k) & (z > cfg.far_depth_ratio * np.median(z[on])))
+    radius = cfg.support_radius * math.hypot(W, H)
+    with threadpool_limits(1):  # many tiny solves: see _densify
+        for k in np.unique(obs_k):
+            on = (obs_k == k) & good
+            if on.any():
+                keep &= ~((obs_k == k) & (z > cfg.far_depth_ratio * np.median(z[on])))
+            rows = np.flatnonzero((obs_k == k) & keep)
+            keep[rows] &= supported(obs_uv[rows], z[rows], radius, cfg.support_neighbours, cfg.support_tolerance)
+    stats["unsupported_observations"] = int((good & ~keep).sum())
     obs_k, obs_p, obs_uv, z = obs_k[keep], obs_p[keep], obs_uv[keep], z[keep]
-    quality = np.exp(-err[obs_p] / 2.0) * (1.0 - np.exp(-(tlen[obs_p] - 1.0) / 2.0))
+    quality = np.exp(-sfm.errors[obs_p] / 2.0) * (1.0 - np.exp(-(sfm.track_lengths[obs_p] - 1.0) / 2.0))
 
     t0 = time.perf_counter()
-    keyframes = _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg)
+    with threadpool_limits(1):  # see _densify
+        keyframes = _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg)
     stats["timing"]["densify"] = time.perf_counter() - t0
     corr = _correspondences(obs_k, obs_p, obs_uv, z, quality, cfg)
     valid = keyframes.depth > 0
@@ -527,21 +516,62 @@ def _from_reconstruction(rec, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
         keyframe_points_mean=float(len(obs_k) / K),
         depth_coverage=float(valid.mean()),
         background_coverage=float(keyframes.background.mean()),
-        filled_keyframes=int((~kf_reg).sum()),
+        filled_keyframes=int((~kf_posed).sum()),
     )
     return SceneEstimate(
         source="sfm",
         intrinsics=intr,
-        keyframe_T_wc=kf_T_wc0,
+        keyframe_T_wc=kf_T_wc,
         keyframes=keyframes,
         correspondences=corr,
         all_T_wc=all_T,
         registered=registered,
         points=xyz0,
-        point_colors=rgb,
+        point_colors=sfm.colors,
         distortion=extra,
         camera_model=model,
     )
+
+
+def supported(uv: np.ndarray, z: np.ndarray, radius: float, neighbours: int = 8, tolerance: float = 0.1) -> np.ndarray:
+    """Which points of one keyframe agree with their image neighbours (the `neighbours` nearest
+    within `radius` px): either the plane through the neighbours predicts the point's depth (the
+    inverse depth of a plane is affine in the pixel coordinates, so a least-squares affine fit of
+    the neighbours' inverse depths, evaluated at the point, is exact on the ground however steep
+    its depth gradient), or at least 2 neighbours (1 when there are only 1-2) lie at the same
+    depth (a point on a depth edge keeps the support of its own side). Both within a factor
+    1 + `tolerance`. What fails both is a lone point far behind or in front of everything around
+    it, typically a feature on a walker's moving shadow. Observations at the same pixel (SIFT's
+    second orientation of a keypoint) count once; points with no neighbour are kept."""
+    n = len(uv)
+    if n < 2:
+        return np.ones(n, bool)
+    _, first, inverse = np.unique(np.round(uv), axis=0, return_index=True, return_inverse=True)
+    u_uv, inv_z = uv[first], 1.0 / z[first]
+    m = len(u_uv)
+    dist, idx = cKDTree(u_uv).query(u_uv, k=min(neighbours + 1, m), distance_upper_bound=radius)
+    near = np.isfinite(dist) & (idx != np.arange(m)[:, None])
+    idx = np.minimum(idx, m - 1)
+    count = near.sum(1)
+    band = math.log1p(tolerance)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        same_depth = (np.abs(np.log(inv_z[idx] / inv_z[:, None])) <= band) & near
+    by_depth = same_depth.sum(1) >= np.minimum(2, np.maximum(1, count - 1))
+    # affine inverse depth through the neighbours, in coordinates centred on the point
+    w = near.astype(float)
+    A = np.concatenate([(u_uv[idx] - u_uv[:, None]) / radius, np.ones(idx.shape + (1,))], -1)  # (m, k, 3)
+    AtA = np.einsum("mki,mkj->mij", A * w[..., None], A) + np.diag([1e-6, 1e-6, 0.0])
+    Atb = np.einsum("mki,mk->mi", A * w[..., None], inv_z[idx])
+    fit = count >= 3
+    pred = np.zeros(m)
+    if fit.any():
+        well = fit & (np.linalg.cond(AtA) < 1e6)
+        pred[well] = np.linalg.solve(AtA[well], Atb[well][..., None])[:, 2, 0]
+        fit = well
+    with np.errstate(invalid="ignore", divide="ignore"):
+        by_plane = fit & (np.abs(np.log(np.maximum(pred, 1e-12) / inv_z)) <= band)
+    ok = (count == 0) | by_depth | by_plane
+    return ok[inverse.ravel()]
 
 
 def _interpolate_poses(reg_ids: np.ndarray, T_wc: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -589,6 +619,9 @@ def _sample_image(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg) -> KeyframeObservations:
+    """Depth, confidence, background and colours per keyframe (see the module doc). Run it with
+    BLAS limited to one thread: scipy's Delaunay point location makes thousands of tiny LAPACK
+    calls, which a multi-threaded OpenBLAS turns from 0.15 s into 1-28 s on a busy 2-core machine."""
     W, H, s = prep.width, prep.height, cfg.stride
     u, v = _grid_pixels(W, H, s)
     h, w = u.shape
