@@ -82,3 +82,23 @@ def test_gradients_flow_to_all_parameters(body):
         fd = (f(s2) - f(shape.detach())) / eps
     analytic = torch.autograd.grad(f(shape), shape)[0][0, 4]
     assert np.isclose(float(fd), float(analytic), rtol=0.05, atol=1e-3)
+
+
+def test_default_shape_is_the_average_adult_of_annys_calibrated_distribution(body):
+    """The prior centre must be an adult (Anny's all-0.5 phenotype is a 1.62 m teenager)."""
+    from anny.shape_distribution import SimpleShapeDistribution
+
+    from josh.pipeline.report import standing_height
+
+    class Spec:  # what SimpleShapeDistribution reads from a model
+        dtype, device = torch.float64, "cpu"
+        phenotype_labels = ["gender", "age", "muscle", "weight", "height", "proportions"]
+
+    f64 = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    torch.manual_seed(0)
+    adults = SimpleShapeDistribution(Spec(), morphological_age_distribution=torch.distributions.Uniform(f64(20.0), f64(60.0)))
+    _, phenotypes = adults.sample(4000)
+    mean = np.array([phenotypes[k].mean().item() for k in Spec.phenotype_labels])
+    assert np.abs(mean - body.default_shape).max() < 0.03, mean.round(3)
+    assert 1.65 < standing_height(body, body.default_shape) < 1.75
+    assert standing_height(body, np.full(6, 0.5)) < 1.64  # the old centre, a teenager

@@ -14,7 +14,7 @@ CANON_TO_CAM = torch.tensor([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # z up -> -y 
 
 def _walker(body, T=30, seed=0):
     g = torch.Generator().manual_seed(seed)
-    shape = torch.tensor([[0.3, 0.6, 0.5, 0.5, 0.7, 0.5]])
+    shape = torch.tensor([[0.2, 0.8, 0.4, 0.5, 0.48, 0.5]])  # a tall man (1.85 m), +1.3 std of adults
     R = (CANON_TO_CAM @ roma.rotvec_to_rotmat(torch.tensor([0, 0, 0.4]))).expand(T, 3, 3).contiguous()
     t = torch.stack([torch.linspace(-1, 1, T), torch.full((T,), 0.3), torch.full((T,), 5.0)], 1)
     phase = torch.linspace(0, 4 * np.pi, T)
@@ -50,3 +50,6 @@ def test_fit_recovers_body(body):
     assert err < 0.06, err  # metres, with 2 px / 2 cm input noise
     depth_err = (torch.as_tensor(fit.root_transl[:, 2]) - t_true[:, 2]).abs().mean()
     assert depth_err < 0.15, depth_err
+    from josh.pipeline.report import standing_height
+
+    assert abs(standing_height(body, fit.shape) - 1.85) < 0.06  # the metric landmarks win over the prior

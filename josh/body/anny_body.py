@@ -49,6 +49,15 @@ JOINT_BONES = (
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 
+# The average adult of Anny's own WHO-calibrated shape distribution
+# (`anny.shape_distribution.SimpleShapeDistribution`, morphological ages 20-60, either gender):
+# stature 1.70 m. Not all-0.5: age 0.5 lies between Anny's "child" and "young" anchors, a 1.62 m
+# teenager, a prior that shrank every fitted adult and with them the metric scale of the world.
+ADULT_SHAPE = (0.49, 0.80, 0.35, 0.56, 0.37, 0.50)
+# Their spread in that distribution (std; age floored at 0.05: 20-60 years is 0.015, but the
+# people in a video may be teenagers or old). Height: 0.08, about 8 cm of stature.
+ADULT_SPREAD = (0.30, 0.05, 0.28, 0.33, 0.08, 0.29)
+
 
 def _subtree(parents: np.ndarray, root: int) -> np.ndarray:
     """Boolean mask of `root` and all its descendants."""
@@ -113,7 +122,8 @@ class AnnyBody:
     joint_names = list(JOINT_BONES)
     up_axis = np.array([0.0, 0.0, 1.0])
     forward_axis = np.array([0.0, -1.0, 0.0])
-    default_shape = np.full(len(PHENOTYPES), 0.5)
+    default_shape = np.array(ADULT_SHAPE)
+    shape_spread = np.array(ADULT_SPREAD)
     shape_bounds = (0.0, 1.0)  # phenotypes are blend weights in [0, 1]
     shape_unit = 0.2
 

@@ -61,7 +61,8 @@ class BodyModel(Protocol):
     forward_axis: np.ndarray  # (3,) the direction the canonical body faces
     default_shape: np.ndarray  # (shape_dim,) an average adult: where fits start and priors pull
     shape_bounds: tuple[float, float]  # valid range of every shape parameter
-    shape_unit: float  # typical spread of a shape parameter across adults (prior and step scale)
+    shape_unit: float  # one typical step of a shape parameter (trust-region and step scale)
+    shape_spread: np.ndarray  # (shape_dim,) std of each shape parameter across adults (population prior)
 
     def rest(self, shape: torch.Tensor) -> RestState: ...
 

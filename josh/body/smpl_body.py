@@ -177,6 +177,7 @@ class SMPLBody:
     default_shape = np.zeros(10)
     shape_bounds = (-5.0, 5.0)  # betas are in units of the shape space's standard deviations
     shape_unit = 1.0
+    shape_spread = np.ones(10)  # betas are in units of the shape space's standard deviations
 
     def __init__(self, model_path=None, gender: str = "neutral", dtype: torch.dtype = torch.float32):
         import smplx

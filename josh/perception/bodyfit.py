@@ -34,7 +34,7 @@ class BodyFitConfig:
     keypoint_scale: float = 8.0  # px
     landmark_scale: float = 0.05  # m
     pose_prior_scale: float = 0.6  # rad: a weak pull toward the zero pose
-    shape_prior_scale: float = 1.0  # in the body model's shape units (Anny: 0.2 phenotype)
+    w_shape: float = 0.05  # population prior on the shape, in units of the body model's `shape_spread`
     smooth_scale: float = 0.05  # m per frame^2 of camera-frame joint acceleration
     w_landmarks: float = 0.5
     w_smooth: float = 0.1
@@ -98,6 +98,7 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
     transl = t0.clone().requires_grad_(True)
     pose = torch.zeros(N, body.n_pose_bones, 3, requires_grad=True)
     shape0 = torch.as_tensor(body.default_shape, dtype=torch.float32)
+    spread = torch.as_tensor(body.shape_spread, dtype=torch.float32)
     shape = shape0.repeat(P, 1).requires_grad_(True)
     # consecutive rows of one person for smoothness
     i = np.arange(1, N - 1)
@@ -112,7 +113,7 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
         opt.zero_grad(set_to_none=True)
         R = roma.rotvec_to_rotmat(rot) @ R0
         out = body.forward(rest(shape), person_t, R, transl, pose)
-        shape_dev = (shape - shape0) / body.shape_unit
+        shape_dev = (shape - shape0) / spread
         loss = _fit_loss(out, kp_t, kc_t, lm_t, rot, pose, shape_dev, trip, focal, cx, cy, cfg)
         loss.backward()
         opt.step()
@@ -141,17 +142,22 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
 
 
 def _fit_loss(out, kp, kc, lm, rot, pose, shape_dev, trip, focal, cx, cy, cfg: BodyFitConfig):
-    """shape_dev: the shape's deviation from the body model's average, in its `shape_unit`s."""
+    """shape_dev: the shape's deviation from the body model's average adult, in its `shape_spread`s.
+
+    The shape prior is the population's: 2D keypoints cannot tell a body's size from its distance,
+    and the front-end's metric landmarks are an average skeleton with their own definitions of
+    joints, so without it the fit drifts to whatever proportions ease the 2D residuals."""
     uv = project(out.keypoints, focal, cx, cy)
     r2d = (uv - kp).norm(dim=-1) / cfg.keypoint_scale
     l2d = ((torch.sqrt(1 + r2d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
     rel = out.keypoints - out.keypoints[:, HIPS].mean(1, keepdim=True)
     r3d = (rel - lm).norm(dim=-1) / cfg.landmark_scale
     l3d = ((torch.sqrt(1 + r3d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
-    prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2 + shape_dev.square().sum(-1).mean() / cfg.shape_prior_scale**2
+    prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2
+    shape_prior = shape_dev.square().sum(-1).mean()
     smooth = out.joints.new_zeros(())
     if len(trip):
         J = out.joints
         acc = J[trip[:, 0]] - 2 * J[trip[:, 1]] + J[trip[:, 2]]
         smooth = (acc.norm(dim=-1) / cfg.smooth_scale).square().mean()
-    return l2d + cfg.w_landmarks * l3d + 0.01 * prior + cfg.w_smooth * smooth + 0.01 * rot.square().sum(-1).mean()
+    return l2d + cfg.w_landmarks * l3d + 0.01 * prior + cfg.w_shape * shape_prior + cfg.w_smooth * smooth + 0.01 * rot.square().sum(-1).mean()
