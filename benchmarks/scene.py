@@ -1,6 +1,6 @@
 """Measure the scene front-end (pycolmap SfM on background pixels) on a video.
 
-    python scripts/bench_scene.py [VIDEO] [--start 0] [--frames 100] [--sfm-long-side 960]
+    python benchmarks/scene.py [VIDEO] [--start 0] [--frames 100] [--sfm-long-side 960]
         [--keyframe-step 5] [--variant normal|static|short|reversed] [--runs 3] [--set max_features=2048 ...]
         [--people-cache FILE.npz] [--no-masks] [--depth-png OUT.png] [--json OUT.json]
 

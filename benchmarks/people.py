@@ -1,6 +1,6 @@
 """Measure the people front-end on a video: wall time (median of runs), tracks, coverage.
 
-    python scripts/bench_people.py [VIDEO] [--runs 3] [--render DIR --render-every 10]
+    python benchmarks/people.py [VIDEO] [--runs 3] [--render DIR --render-every 10]
 
 VIDEO defaults to $JOSH_DEMO_VIDEO or /work/shared/data/demo2.mp4. Wall time covers decoding,
 detection and tracking of every frame. `--render` writes annotated PNGs (boxes, keypoints,

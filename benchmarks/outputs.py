@@ -1,6 +1,6 @@
 """Sizes and write times of every output file for a 100-frame, 2-person reconstruction.
 
-    JOSH_CACHE_DIR=.cache python scripts/bench_outputs.py [--frames 100] [--out /tmp/josh-bench-outputs]
+    JOSH_CACHE_DIR=.cache python benchmarks/outputs.py [--frames 100] [--out /tmp/josh-bench-outputs]
 
 The reconstruction is synthetic (josh.testing.reconstruction: zero-pose Anny walkers) with
 realistic array sizes: working resolution 960x540, one keyframe every 3 frames with 68x120 depth

@@ -1,6 +1,6 @@
 """Time `josh eval` on benchmark-sized fixture sequences (generated SMPL stand-in, no licensed data).
 
-    python scripts/bench_eval.py [--frames 1200] [--keyframe-step 5]
+    python benchmarks/eval.py [--frames 1200] [--keyframe-step 5]
 
 Writes an EMDB sequence and a SLOPER4D sequence of `--frames` frames with exact predictions in the
 official layout (SLOPER4D with a 288x512 depth map every `--keyframe-step` frames and a 0.3 M-point
