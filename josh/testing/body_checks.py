@@ -1,4 +1,4 @@
-"""Checks shared by the SMPL and SMPL-X tests: random bodies, fast path vs smplx's full forward,
+"""Checks shared by the body-model tests (SMPL, SMPL-X, Anny): random bodies, fast path vs smplx's full forward,
 root-translation conventions, gradients against finite differences."""
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ def check_root_translation(body) -> None:
     transl = body.root_to_transl(shape[0].numpy(), t.numpy())
     assert np.allclose(body.transl_to_root(shape[0].numpy(), transl), t.numpy())
     assert np.allclose(transl + body.pelvis(shape[0].numpy()), t.numpy())
+    check_rigid_root_motion(body, shape, person, R, t, pose)
+
+
+def check_rigid_root_motion(body, shape, person, R, t, pose, output: str = "keypoints") -> None:
+    """x -> Q x + s of the body equals composing Q into the root (the root pivots about its joint)."""
     rest = body.rest(shape)
-    a = body.forward(rest, person, R, t, pose).keypoints
+    a = getattr(body.forward(rest, person, R, t, pose), output)
     Q = roma.rotvec_to_rotmat(torch.tensor([0.3, -0.2, 1.0]))
     s = torch.tensor([1.0, 2.0, -0.5])
-    b = body.forward(rest, person, Q @ R, t @ Q.T + s, pose).keypoints
+    b = getattr(body.forward(rest, person, Q @ R, t @ Q.T + s, pose), output)
     assert torch.allclose(a @ Q.T + s, b, atol=1e-5)
 
 
