@@ -5,6 +5,7 @@ import roma
 import torch
 
 from josh.body.protocol import BodyModel
+from josh.testing.body_checks import check_rigid_root_motion
 
 
 def _random_bodies(body, P=3, B=6, seed=0):
@@ -43,13 +44,7 @@ def test_partial_matches_full_forward(body):
 
 def test_rigid_motion_of_root(body):
     """x -> Rx + t of the body equals composing R into the root (root pivots about its joint)."""
-    shape, person, R, t, pose = _random_bodies(body, P=1, B=2, seed=1)
-    rest = body.rest(shape)
-    a = body.forward(rest, person, R, t, pose).joints
-    Q = roma.rotvec_to_rotmat(torch.tensor([0.3, -0.2, 1.0]))
-    s = torch.tensor([1.0, 2.0, -0.5])
-    b = body.forward(rest, person, Q @ R, t @ Q.T + s, pose).joints
-    assert torch.allclose(a @ Q.T + s, b, atol=1e-5)
+    check_rigid_root_motion(body, *_random_bodies(body, P=1, B=2, seed=1), output="joints")
 
 
 def test_geometry_is_plausible(body):

@@ -1,4 +1,4 @@
-"""Body models behind one protocol: Anny (default, licence-free) and SMPL (the user's files)."""
+"""Body models behind one protocol: Anny (default, licence-free), SMPL and SMPL-X (the user's files)."""
 
 from josh.cache import configure as _configure
 
@@ -18,9 +18,9 @@ from josh.body.protocol import BodyModel, BodyOutput, RestState  # noqa: E402
 def load_body_model(name: str = "anny", dtype=None, model_path=None, gender: str = "neutral") -> BodyModel:
     """Construct a body model by name.
 
-    "anny" ships with JOSH. "smpl" needs the user's licensed model files: `model_path` (a file or a
-    folder), else `$JOSH_SMPL_DIR`, else `<JOSH cache>/smpl`; a `SetupError` says where to put
-    them when they are missing.
+    "anny" ships with JOSH. "smpl" and "smplx" need the user's licensed model files: `model_path`
+    (a file or a folder), else `$JOSH_SMPL_DIR` (SMPL-X: `$JOSH_SMPLX_DIR`, then `$JOSH_SMPL_DIR`),
+    else `<JOSH cache>/smpl` (`/smplx`); a `SetupError` says where to put them when they are missing.
     """
     kwargs = {} if dtype is None else {"dtype": dtype}
     if name == "anny":
@@ -31,7 +31,11 @@ def load_body_model(name: str = "anny", dtype=None, model_path=None, gender: str
         from josh.body.smpl_body import SMPLBody
 
         return SMPLBody(model_path=model_path, gender=gender, **kwargs)
-    raise ValueError(f"unknown body model {name!r}; available: 'anny', 'smpl'")
+    if name == "smplx":
+        from josh.body.smplx_body import SMPLXBody
+
+        return SMPLXBody(model_path=model_path, gender=gender, **kwargs)
+    raise ValueError(f"unknown body model {name!r}; available: 'anny', 'smpl', 'smplx'")
 
 
 __all__ = ["BodyModel", "BodyOutput", "RestState", "load_body_model"]

@@ -1,7 +1,10 @@
-"""SMPL (the user's licensed model files) behind the `BodyModel` protocol, through `smplx`.
+"""SMPL and SMPL-X (the user's licensed model files) behind the `BodyModel` protocol, through `smplx`.
 
-SMPL is never shipped or downloaded: `find_smpl_file` looks for the user's files (an explicit path,
-`$JOSH_SMPL_DIR`, or `<cache>/smpl`) and says where to put them when they are missing.
+The models are never shipped or downloaded: `find_model_file` looks for the user's files (an
+explicit path, an environment variable, or the JOSH cache) and says where to put them when they
+are missing. Both models share one implementation (`SmplFamilyBody`), parameterised by a
+`SmplFamily` record (file names, skeleton size, posed bones, vertex ids); `SMPLBody` is SMPL and
+`josh.body.smplx_body.SMPLXBody` is SMPL-X.
 
 Parameters follow the protocol, not smplx: `root_transl` is the position of the root joint (the
 pelvis, joint 0), about which the root rotation pivots. smplx's `transl` is an offset added after
@@ -10,26 +13,30 @@ posing, so the two differ by the rest pelvis J0(betas):  root_transl = transl + 
 
 Fast partial evaluation (DESIGN §3). The losses need 24 joints and ~100 vertices, so `forward`
 runs the kinematic chain and linear blend skinning restricted to those vertex rows, *including*
-the pose blend shapes (their basis restricted to the same rows is small: 207 x 3n). With
-G_a, p_a the posed rotation and position of joint a, J_a the rest joints, W the skinning weights
-and delta_v the pose-blend-shape offset of vertex v:
+the pose blend shapes (their basis restricted to the same rows is small: 9 n_pose_bones x 3n).
+With G_a, p_a the posed rotation and position of joint a, J_a the rest joints, W the skinning
+weights and delta_v the pose-blend-shape offset of vertex v:
     x_v = sum_a W_va (G_a (v_shaped + delta_v - J_a) + p_a)
         = (sum_a W_va G_a) (v_shaped + delta_v) + sum_a W_va (p_a - G_a J_a),
-which is smplx's LBS exactly, evaluated for ~60 rows instead of 6,890 vertices.
-Agreement with smplx's full forward is at float32 round-off (tests/test_smpl_body.py).
+which is smplx's LBS exactly, evaluated for ~60-100 rows instead of the whole mesh.
+Joints beyond the posed ones (SMPL-X's jaw, eyes and fingers) are held at identity rotation: each
+moves rigidly with its nearest posed ancestor q, G_a = G_q, p_a = p_q + G_q (J_a - J_q), and adds
+nothing to the pose blend shapes (R - I = 0). Agreement with smplx's full forward is at float32
+round-off (tests/test_smpl_body.py, tests/test_smplx_body.py).
 
 Keypoints (23, COCO-17 then big toe, small toe, heel; the same names as Anny):
-- nose, eyes, ears, toes and heels are SMPL vertices, the ids smplx itself uses for its extra
-  joints (`smplx.vertex_ids['smplh']`: nose 332, eyes 2800 / 6260, ears 583 / 4071, big toes
-  3216 / 6617, small toes 3226 / 6624, heels 3387 / 6787, left / right);
-- shoulders, elbows, wrists, hips, knees, ankles are SMPL skeleton joints 16/17, 18/19, 20/21,
-  1/2, 4/5, 7/8. SMPL's hip joints sit a few cm medial of where COCO annotators mark hips; the
-  2D keypoint loss is robust and weighted, so this is accepted rather than patched with vertices.
+- nose, eyes, ears, toes and heels are mesh vertices, the ids smplx itself uses for its extra
+  joints (`smplx.vertex_ids[...]`; for SMPL 'smplh': nose 332, eyes 2800 / 6260, ears 583 / 4071,
+  big toes 3216 / 6617, small toes 3226 / 6624, heels 3387 / 6787, left / right);
+- shoulders, elbows, wrists, hips, knees, ankles are skeleton joints 16/17, 18/19, 20/21,
+  1/2, 4/5, 7/8 (the same indices in SMPL and SMPL-X). SMPL's hip joints sit a few cm medial of
+  where COCO annotators mark hips; the 2D keypoint loss is robust and weighted, so this is
+  accepted rather than patched with vertices.
 
 Contact candidates are chosen from the loaded model's own rest geometry (dominant skinning bone,
-height, front/back), so they work for any SMPL-topology file, including the generated test model.
-The foot-sliding vertices are the field's [3216, 3387, 6617, 6787] (official-josh.md §1.4), stored
-in the protocol's order L heel, L toe, R heel, R toe = [3387, 3216, 6787, 6617].
+height, front/back), so they work for any file of the family, including the generated test models.
+The SMPL foot-sliding vertices are the field's [3216, 3387, 6617, 6787] (official-josh.md §1.4),
+stored in the protocol's order L heel, L toe, R heel, R toe = [3387, 3216, 6787, 6617].
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import contextlib
 import io
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +66,7 @@ JOINT_NAMES = (
     "left_wrist", "right_wrist", "left_hand", "right_hand",
 )  # fmt: skip
 
-# keypoint name -> ("vertex", smplx vertex-id name) or ("joint", SMPL joint index)
+# keypoint name -> ("vertex", smplx vertex-id name) or ("joint", index into the 24 output joints)
 KEYPOINT_SOURCES = (
     ("nose", ("vertex", "nose")), ("left_eye", ("vertex", "leye")), ("right_eye", ("vertex", "reye")),
     ("left_ear", ("vertex", "lear")), ("right_ear", ("vertex", "rear")),
@@ -73,72 +81,114 @@ KEYPOINT_SOURCES = (
     ("left_heel", ("vertex", "LHeel")), ("right_heel", ("vertex", "RHeel")),
 )  # fmt: skip
 
-FOOT_VERTEX_IDS = np.array([3387, 3216, 6787, 6617])  # L heel, L toe, R heel, R toe (the field's FS set)
-
-# file names the SMPL downloads use, per gender (smplx's name first)
-_FILE_NAMES = {
-    "neutral": ("SMPL_NEUTRAL.pkl", "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"),
-    "male": ("SMPL_MALE.pkl", "basicmodel_m_lbs_10_207_0_v1.1.0.pkl", "basicModel_m_lbs_10_207_0_v1.0.0.pkl"),
-    "female": ("SMPL_FEMALE.pkl", "basicmodel_f_lbs_10_207_0_v1.1.0.pkl", "basicModel_f_lbs_10_207_0_v1.0.0.pkl"),
-}  # fmt: skip
 _REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 
-# bones (SMPL joint indices) whose vertices form each body region, for the contact candidates
+# bones whose vertices form each body region, for the contact candidates (same in SMPL and SMPL-X)
 _FOOT_BONES = {"left": (7, 10), "right": (8, 11)}
-_HAND_BONES = {"left": (20, 22), "right": (21, 23)}
 _SEAT_BONES = (0, 1, 2)
 _SET_SIZES = {"heel": 6, "toes": 6, "sole": 12, "hand": 8, "buttocks": 10}
 
 
+@dataclass(frozen=True)
+class SmplFamily:
+    """What differs between SMPL and SMPL-X; everything else is `SmplFamilyBody`."""
+
+    name: str  # the body-model name ("smpl", "smplx")
+    label: str  # for messages ("SMPL", "SMPL-X")
+    url: str  # where the user registers and downloads the files
+    env_vars: tuple[str, ...]  # folders to search, in order, when no path is given
+    subfolder: str  # folders may hold the files directly or in this subfolder; also the cache folder
+    file_names: dict  # gender -> accepted file names (the first is the one messages suggest)
+    required_keys: tuple[str, ...]
+    n_vertices: int
+    n_joints: int  # joints of the model's skeleton
+    n_pose_bones: int  # posed joints after the root (the first ones in the skeleton)
+    joint_ids: tuple[int, ...]  # the 24 SMPL-compatible output joints, as skeleton indices
+    vertex_ids: str  # key of `smplx.vertex_ids` for the keypoint vertices
+    foot_vertex_ids: tuple[int, ...]  # L heel, L toe, R heel, R toe
+    hand_bones: dict  # side -> skeleton joints whose vertices make up the hand
+
+
+SMPL = SmplFamily(
+    name="smpl", label="SMPL", url=SMPL_URL, env_vars=(ENV_VAR,), subfolder="smpl",
+    file_names={  # file names the SMPL downloads use, per gender (smplx's name first)
+        "neutral": ("SMPL_NEUTRAL.pkl", "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"),
+        "male": ("SMPL_MALE.pkl", "basicmodel_m_lbs_10_207_0_v1.1.0.pkl", "basicModel_m_lbs_10_207_0_v1.0.0.pkl"),
+        "female": ("SMPL_FEMALE.pkl", "basicmodel_f_lbs_10_207_0_v1.1.0.pkl", "basicModel_f_lbs_10_207_0_v1.0.0.pkl"),
+    },
+    required_keys=_REQUIRED_KEYS, n_vertices=6890, n_joints=24, n_pose_bones=23, joint_ids=tuple(range(24)),
+    vertex_ids="smplh", foot_vertex_ids=(3387, 3216, 6787, 6617),  # the field's FS set
+    hand_bones={"left": (20, 22), "right": (21, 23)},
+)  # fmt: skip
+FOOT_VERTEX_IDS = np.array(SMPL.foot_vertex_ids)
+
+
 # ------------------------------------------------------------------------------- model files
-def _search_dirs(model_path) -> list[Path]:
+def _search_dirs(family: SmplFamily, model_path) -> list[Path]:
     if model_path is not None:
         return [Path(model_path).expanduser()]
     from josh.cache import cache_dir
 
-    dirs = [Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else []
-    return dirs + [cache_dir() / "smpl"]
+    dirs = [Path(os.environ[v]).expanduser() for v in family.env_vars if os.environ.get(v)]
+    return dirs + [cache_dir() / family.subfolder]
 
 
-def find_smpl_file(model_path: str | os.PathLike | None = None, gender: str = "neutral") -> Path:
-    """The user's SMPL model file: `model_path` (a file or a folder), else `$JOSH_SMPL_DIR`, else
-    `<JOSH cache>/smpl`. Folders may hold the file directly or in a `smpl/` subfolder."""
-    if gender not in _FILE_NAMES:
-        raise SetupError(f"SMPL gender must be one of {sorted(_FILE_NAMES)}, not {gender!r}")
+def find_model_file(family: SmplFamily, model_path=None, gender: str = "neutral") -> Path:
+    """The user's model file: `model_path` (a file or a folder), else the family's environment
+    variables, else `<JOSH cache>/<subfolder>`. Folders may hold the file directly or in a
+    `<subfolder>/` subfolder (smplx's `models/smpl`, `models/smplx` layout)."""
+    if gender not in family.file_names:
+        raise SetupError(f"{family.label} gender must be one of {sorted(family.file_names)}, not {gender!r}")
     tried = []
-    for root in _search_dirs(model_path):
+    for root in _search_dirs(family, model_path):
         if root.is_file():
             return root
-        for folder in (root, root / "smpl"):
-            for name in _FILE_NAMES[gender]:
+        for folder in (root, root / family.subfolder):
+            for name in family.file_names[gender]:
                 if (folder / name).is_file():
                     return folder / name
         tried.append(str(root))
+    first = family.file_names[gender][0]
+    env = " or ".join(f"${v}" for v in family.env_vars)
     raise SetupError(
-        f"SMPL model file ({_FILE_NAMES[gender][0]}) not found in {', '.join(tried) or 'nowhere'}. "
-        f"SMPL is licensed by MPI and never shipped with JOSH: register at {SMPL_URL}, download the "
-        f"SMPL python model files and put {_FILE_NAMES[gender][0]} in a folder named by ${ENV_VAR} "
-        f"(or pass its path)"
+        f"{family.label} model file ({first}) not found in {', '.join(tried) or 'nowhere'}. "
+        f"{family.label} is licensed by MPI and never shipped with JOSH: register at {family.url}, download the "
+        f"{family.label} model files and put {first} in a folder named by {env} (or pass its path)"
     )
 
 
-def load_smpl_dict(path: Path) -> dict:
-    """The model pickle as a dict, with a clear error for foreign or chumpy-based files."""
+def find_smpl_file(model_path: str | os.PathLike | None = None, gender: str = "neutral") -> Path:
+    """The user's SMPL model file (see `find_model_file`)."""
+    return find_model_file(SMPL, model_path, gender)
+
+
+def load_model_dict(family: SmplFamily, path: Path):
+    """The model file's arrays (a dict for .pkl, a lazy mapping for .npz), checked against the
+    family, with a clear error for foreign or chumpy-based files."""
     try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
+        if path.suffix == ".npz":
+            data = np.load(path)  # lazy: arrays are read on access
+        else:
+            with open(path, "rb") as fh:
+                data = pickle.load(fh, encoding="latin1")
     except ModuleNotFoundError as exc:
         raise SetupError(
             f"{path} stores {exc.name} objects (the original SMPL 1.0 release uses chumpy); "
             f"`pip install chumpy` or convert the file to plain numpy arrays"
         ) from exc
     except Exception as exc:
-        raise SetupError(f"cannot read SMPL model file {path}: {exc}") from exc
-    if not isinstance(data, dict) or any(k not in data for k in _REQUIRED_KEYS):
-        raise SetupError(f"{path} is not an SMPL model file (needs keys {', '.join(_REQUIRED_KEYS)})")
-    if np.shape(data["v_template"]) != (6890, 3) or np.shape(data["kintree_table"])[-1] != 24:
-        raise SetupError(f"{path} is not an SMPL model (6890 vertices, 24 joints expected)")
+        raise SetupError(f"cannot read {family.label} model file {path}: {exc}") from exc
+    label = f"{family.label} model ({family.n_vertices} vertices, {family.n_joints} joints expected)"
+    if not hasattr(data, "keys") or any(k not in data for k in family.required_keys):
+        raise SetupError(f"{path} is not an {label}: needs keys {', '.join(family.required_keys)}")
+    if np.shape(data["v_template"]) != (family.n_vertices, 3) or np.shape(data["kintree_table"])[-1] != family.n_joints:
+        raise SetupError(f"{path} is not an {label}")
     return data
+
+
+def load_smpl_dict(path: Path) -> dict:
+    """The SMPL pickle as a dict (see `load_model_dict`)."""
+    return load_model_dict(SMPL, Path(path))
 
 
 def _sole(rest: np.ndarray, foot: np.ndarray, bin_size: float = 0.02, band: float = 0.015) -> np.ndarray:
@@ -162,54 +212,70 @@ def _matvec3(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (A * x[..., None, :]).sum(-1)
 
 
-# ------------------------------------------------------------------------------------- model
-class SMPLBody:
-    """SMPL with 10 betas and 23 axis-angle body joints + root (see module doc)."""
+def _posed_ancestor(parents: np.ndarray, n_posed: int) -> np.ndarray:
+    """For each joint, itself if it is posed (index < n_posed), else its nearest posed ancestor."""
+    anc = np.arange(len(parents))
+    for a in range(n_posed, len(parents)):  # parents come before children
+        q = parents[a]
+        anc[a] = q if q < n_posed else anc[q]
+    return anc
 
-    name = "smpl"
-    n_pose_bones = 23
-    shape_dim = 10
+
+# ------------------------------------------------------------------------------------- model
+class SmplFamilyBody:
+    """An smplx-family body with 10 betas and `n_pose_bones` axis-angle joints + root (see module
+    doc). Subclasses set `family` and build the smplx module (`_build_smplx`)."""
+
+    family: SmplFamily
     joint_names = list(JOINT_NAMES)
-    pose_bone_names = list(JOINT_NAMES[1:])
     keypoint_names = [name for name, _ in KEYPOINT_SOURCES]
     up_axis = np.array([0.0, 1.0, 0.0])
     forward_axis = np.array([0.0, 0.0, 1.0])
+    shape_dim = 10
     default_shape = np.zeros(10)
     shape_bounds = (-5.0, 5.0)  # betas are in units of the shape space's standard deviations
     shape_unit = 1.0
     shape_spread = np.ones(10)  # betas are in units of the shape space's standard deviations
 
     def __init__(self, model_path=None, gender: str = "neutral", dtype: torch.dtype = torch.float32):
-        import smplx
-        from smplx.utils import Struct
         from smplx.vertex_ids import vertex_ids
 
+        fam = self.family
         self.dtype = dtype
         self.gender = gender
-        self.model_file = find_smpl_file(model_path, gender)
-        data = load_smpl_dict(self.model_file)
+        self.model_file = find_model_file(fam, model_path, gender)
+        data = load_model_dict(fam, self.model_file)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about 10 betas
-                self.smplx_model = smplx.SMPL(
-                    model_path=str(self.model_file), data_struct=Struct(**data), gender=gender,
-                    num_betas=self.shape_dim, dtype=torch.float64,
-                ).eval()  # fmt: skip
+                self.smplx_model = self._build_smplx(data).eval()
         except Exception as exc:
-            raise SetupError(f"smplx cannot build SMPL from {self.model_file}: {exc}") from exc
+            raise SetupError(f"smplx cannot build {fam.label} from {self.model_file}: {exc}") from exc
         m = self.smplx_model
         self.faces = np.asarray(m.faces_tensor.numpy(), np.int64)
         self.parents = m.parents.numpy().copy()
+        self._ancestor = _posed_ancestor(self.parents, fam.n_pose_bones + 1)
+        self._held = np.arange(fam.n_pose_bones + 1, fam.n_joints)  # joints kept at identity rotation
+        self._joint_ids = torch.as_tensor(fam.joint_ids)
         self._v_template = m.v_template  # (V, 3) float64
         self._shapedirs = m.shapedirs  # (V, 3, 10)
-        self._weights = m.lbs_weights  # (V, 24)
-        J_reg = m.J_regressor  # (24, V)
+        self._weights = m.lbs_weights  # (V, n_joints)
+        J_reg = m.J_regressor  # (n_joints, V)
         self._J_template = J_reg @ self._v_template
         self._J_dirs = torch.einsum("jv,vkc->jkc", J_reg, self._shapedirs)
-        self._keypoint_vertex_ids = {name: int(vertex_ids["smplh"][key]) for name, (kind, key) in KEYPOINT_SOURCES if kind == "vertex"}
-        self.foot_vertex_ids = FOOT_VERTEX_IDS.copy()
+        ids = vertex_ids[fam.vertex_ids]
+        self._keypoint_vertex_ids = {name: int(ids[key]) for name, (kind, key) in KEYPOINT_SOURCES if kind == "vertex"}
+        self.foot_vertex_ids = np.array(fam.foot_vertex_ids)
         with torch.no_grad():
             self._build_contact_sets()
             self._build_point_rows()
+
+    def _build_smplx(self, data):
+        """The smplx module (float64, 10 betas) for `self.model_file`, whose arrays are `data`."""
+        raise NotImplementedError
+
+    def _smplx_pose_kwargs(self, batch: int) -> dict:
+        """Extra smplx forward arguments that hold the unposed parts (none for SMPL)."""
+        return {}
 
     # ------------------------------------------------------------------------- point sets
     def _build_contact_sets(self) -> None:
@@ -225,7 +291,7 @@ class SMPLBody:
             sets[f"{side}_heel"] = heel[_farthest_points(rest[heel], _SET_SIZES["heel"])]
             sets[f"{side}_toes"] = toes[_farthest_points(rest[toes], _SET_SIZES["toes"])]
             sets[f"{side}_sole"] = sole[_farthest_points(rest[sole], _SET_SIZES["sole"])]
-            hand = np.flatnonzero(np.isin(dominant, _HAND_BONES[side]))
+            hand = np.flatnonzero(np.isin(dominant, self.family.hand_bones[side]))
             sets[f"{side}_hand"] = hand[_farthest_points(rest[hand], _SET_SIZES["hand"])]
         seat_region = np.flatnonzero(np.isin(dominant, _SEAT_BONES))
         pelvis_z = float(self._J_template[0, 2])
@@ -254,20 +320,21 @@ class SMPLBody:
         d = self.dtype
         self._rows_template = self._v_template[idx].to(d)  # (n, 3)
         self._rows_shapedirs = self._shapedirs[idx].to(d)  # (n, 3, 10)
-        self._rows_weights = self._weights[idx].to(d)  # (n, 24)
+        self._rows_weights = self._weights[idx].to(d)  # (n, n_joints)
         V = self._v_template.shape[0]
-        posedirs = self.smplx_model.posedirs.reshape(-1, V, 3)  # (207, V, 3)
-        self._rows_posedirs = posedirs[:, idx].reshape(posedirs.shape[0], -1).to(d)  # (207, 3n)
+        posedirs = self.smplx_model.posedirs.reshape(-1, V, 3)  # (9 (n_joints - 1), V, 3)
+        posedirs = posedirs[: 9 * self.n_pose_bones]  # held joints have R - I = 0: no blend shapes
+        self._rows_posedirs = posedirs[:, idx].reshape(posedirs.shape[0], -1).to(d)  # (9 n_pose_bones, 3n)
         self._J_template_d = self._J_template.to(d)
         self._J_dirs_d = self._J_dirs.to(d)
-        # keypoints: gather from [joints (24), keypoint vertices] in keypoint order
+        # keypoints: gather from [output joints (24), keypoint vertices] in keypoint order
         kv_names = list(self._keypoint_vertex_ids)
         order = [src[1] if src[0] == "joint" else 24 + kv_names.index(name) for name, src in KEYPOINT_SOURCES]
         self._keypoint_gather = torch.as_tensor(order)
 
     # ------------------------------------------------------------------------- shape
     def rest_joints(self, shape: torch.Tensor) -> torch.Tensor:
-        """Rest-pose joints J(betas) (..., 24, 3)."""
+        """Rest-pose skeleton joints J(betas) (..., n_joints, 3)."""
         shape = torch.as_tensor(shape, dtype=self.dtype)
         return self._J_template_d + torch.einsum("...c,jkc->...jk", shape, self._J_dirs_d)
 
@@ -288,50 +355,59 @@ class SMPLBody:
     def rest(self, shape: torch.Tensor) -> RestState:
         """Per-person rest joints J(betas) and rest-shaped vertex rows.
 
-        SMPL's skinning moments of a row about the 24 joints are W_na (v_n - J_a); `forward`
-        expands them on the fly (W v and W J), which is cheaper than gathering a (B, n, 24, 3)
+        The skinning moments of a row about the joints are W_na (v_n - J_a); `forward` expands
+        them on the fly (W v and W J), which is cheaper than gathering a (B, n, n_joints, 3)
         tensor per body. So `point_moments` holds the rest-shaped rows v_n as (P, n, 1, 3) and
-        `point_weights` their skinning weights W (n, 24).
+        `point_weights` their skinning weights W (n, n_joints); `joint_heads` are all skeleton
+        joints, `joint_offsets` the 24 output joints.
         """
         shape = shape.to(self.dtype)
-        J = self.rest_joints(shape)  # (P, 24, 3)
+        J = self.rest_joints(shape)  # (P, n_joints, 3)
         v_shaped = self._rows_template + torch.einsum("pc,nkc->pnk", shape, self._rows_shapedirs)
-        return RestState(joint_heads=J, joint_offsets=J, point_moments=v_shaped[:, :, None, :],
+        return RestState(joint_heads=J, joint_offsets=J[:, self._joint_ids], point_moments=v_shaped[:, :, None, :],
                          point_weights=self._rows_weights)  # fmt: skip
 
     # ------------------------------------------------------------------------- forward
     def pose_joints(self, rest: RestState, person, root_rotmat, root_transl, body_pose):
-        """Posed joint rotations G (B, 24, 3, 3) and positions p (B, 24, 3), the body pose's
-        rotation matrices (B, 23, 3, 3) and the rest joints of each body (B, 24, 3)."""
+        """Posed joint rotations G (B, n_joints, 3, 3) and positions p (B, n_joints, 3), the body
+        pose's rotation matrices (B, n_pose_bones, 3, 3) and the rest joints of each body."""
         J = _per_body(rest.joint_heads, person)
         R = roma.rotvec_to_rotmat(body_pose.to(self.dtype))
-        G = [root_rotmat.to(self.dtype)] + [None] * 23
-        p = [root_transl.to(self.dtype)] + [None] * 23
-        for a in range(1, 24):  # SMPL lists parents before children
+        n = self.n_pose_bones + 1
+        G = [root_rotmat.to(self.dtype)] + [None] * (n - 1)
+        p = [root_transl.to(self.dtype)] + [None] * (n - 1)
+        for a in range(1, n):  # the skeleton lists parents before children
             q = self.parents[a]
             G[a] = _matmul3(G[q], R[:, a - 1])
             p[a] = p[q] + _matvec3(G[q], J[:, a] - J[:, q])
-        return torch.stack(G, 1), torch.stack(p, 1), R, J
+        G, p = torch.stack(G, 1), torch.stack(p, 1)
+        if len(self._held):  # held joints move rigidly with their nearest posed ancestor
+            anc = torch.as_tensor(self._ancestor[self._held])
+            G_held = G[:, anc]
+            p_held = p[:, anc] + _matvec3(G_held, J[:, self._held] - J[:, anc])
+            G, p = torch.cat([G, G_held], 1), torch.cat([p, p_held], 1)
+        return G, p, R, J
 
     def forward(self, rest: RestState, person, root_rotmat, root_transl, body_pose) -> BodyOutput:
         """Joints, keypoints, contact candidates and foot vertices of B bodies (see module doc).
 
         `person` (B,) indexes the P bodies of `rest`; root_rotmat (B,3,3), root_transl (B,3) the
-        root joint position, body_pose (B,23,3) axis-angle.
+        root joint position, body_pose (B, n_pose_bones, 3) axis-angle.
         """
         G, p, R, J = self.pose_joints(rest, person, root_rotmat, root_transl, body_pose)
-        B = G.shape[0]
-        pose_feature = (R - torch.eye(3, dtype=self.dtype)).reshape(B, -1)  # (B, 207), smplx's order
+        B, nJ = G.shape[:2]
+        pose_feature = (R - torch.eye(3, dtype=self.dtype)).reshape(B, -1)  # (B, 9 n_pose_bones), smplx's order
         delta = (pose_feature @ self._rows_posedirs).reshape(B, -1, 3)  # pose blend shapes
         v_posed = _per_body(rest.point_moments[:, :, 0], person) + delta  # (B, n, 3)
-        W = rest.point_weights  # (n, 24)
-        G_rows = torch.einsum("na,bak->bnk", W, G.reshape(B, 24, 9)).reshape(B, -1, 3, 3)  # sum_a W_na G_a
+        W = rest.point_weights  # (n, n_joints)
+        G_rows = torch.einsum("na,bak->bnk", W, G.reshape(B, nJ, 9)).reshape(B, -1, 3, 3)  # sum_a W_na G_a
         offset = torch.einsum("na,bak->bnk", W, p - _matvec3(G, J))  # sum_a W_na (p_a - G_a J_a)
         points = _matvec3(G_rows, v_posed) + offset
         s = self._slices
-        keypoints = torch.cat([p, points[:, s["keypoint_vertices"]]], 1)[:, self._keypoint_gather]
+        joints = p[:, self._joint_ids]
+        keypoints = torch.cat([joints, points[:, s["keypoint_vertices"]]], 1)[:, self._keypoint_gather]
         return BodyOutput(
-            joints=p,
+            joints=joints,
             keypoints=keypoints,
             contact_vertices=points[:, s["contact_vertices"]],
             foot_vertices=points[:, s["foot_vertices"]],
@@ -339,27 +415,27 @@ class SMPLBody:
 
     # ---------------------------------------------------------------------------- mesh
     def smplx_output(self, shape, root_rotmat, root_transl, body_pose):
-        """smplx's own full forward (float64) for our parameters: vertices (B, 6890, 3) and the
-        first 24 joints, with smplx `transl` = root_transl - J0(shape)."""
+        """smplx's own full forward (float64) for our parameters: vertices (B, V, 3) and the 24
+        output joints, with smplx `transl` = root_transl - J0(shape)."""
         f64 = lambda x: torch.as_tensor(x, dtype=torch.float64)  # noqa: E731
         R = f64(root_rotmat).reshape(-1, 3, 3)
         B = R.shape[0]
         shape = f64(shape).reshape(-1, self.shape_dim).expand(B, -1)
         J0 = self._J_template[0] + shape @ self._J_dirs[0].T
         transl = f64(root_transl).reshape(B, 3) - J0
-        with torch.no_grad():
+        with torch.no_grad():  # axis-angle: smplx.SMPLX's pose2rot=False path mis-orders rotation matrices
             out = self.smplx_model(
-                betas=shape, global_orient=R[:, None], transl=transl, pose2rot=False,
-                body_pose=roma.rotvec_to_rotmat(f64(body_pose).reshape(B, 23, 3)),
+                betas=shape, global_orient=roma.rotmat_to_rotvec(R), transl=transl,
+                body_pose=f64(body_pose).reshape(B, -1), **self._smplx_pose_kwargs(B),
             )  # fmt: skip
-        return out.vertices, out.joints[:, :24]
+        return out.vertices, out.joints[:, self._joint_ids]
 
     def mesh(self, shape, root_rotmat, root_transl, body_pose) -> torch.Tensor:
-        """Full posed mesh (B, 6890, 3) through smplx (export, tests)."""
+        """Full posed mesh (B, V, 3) through smplx (export, tests)."""
         return self.smplx_output(shape, root_rotmat, root_transl, body_pose)[0].to(self.dtype)
 
     def regress(self, vertices: torch.Tensor, joints: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The protocol's points from smplx's full output (vertices (B, 6890, 3), joints (B, 24, 3)):
+        """The protocol's points from smplx's full output (vertices (B, V, 3), joints (B, 24, 3)):
         the reference the fast path is tested against."""
         keypoints = [
             vertices[:, self._keypoint_vertex_ids[name]] if kind == "vertex" else joints[:, key]
@@ -371,3 +447,19 @@ class SMPLBody:
             "contact_vertices": vertices[:, self.contact_vertex_ids],
             "foot_vertices": vertices[:, self.foot_vertex_ids],
         }
+
+
+class SMPLBody(SmplFamilyBody):
+    """SMPL with 10 betas and 23 axis-angle body joints + root (see module doc)."""
+
+    family = SMPL
+    name = "smpl"
+    n_pose_bones = 23
+    pose_bone_names = list(JOINT_NAMES[1:])
+
+    def _build_smplx(self, data):
+        import smplx
+        from smplx.utils import Struct
+
+        return smplx.SMPL(model_path=str(self.model_file), data_struct=Struct(**data), gender=self.gender,
+                          num_betas=self.shape_dim, dtype=torch.float64)  # fmt: skip

@@ -42,48 +42,83 @@ def _skeleton(gender: str) -> np.ndarray:
     return _JOINTS * _GENDER_SCALE[gender] + _PELVIS
 
 
-def _vertices_and_weights(J: np.ndarray, rng: np.random.Generator):
-    """Vertices scattered around each bone segment (joint -> first child), skinned to it."""
-    children = {j: np.flatnonzero(PARENTS == j) for j in range(N_JOINTS)}
-    per_joint = np.full(N_JOINTS, N_VERTICES // N_JOINTS)
-    per_joint[: N_VERTICES - per_joint.sum()] += 1
+def _vertices_and_weights(J: np.ndarray, rng: np.random.Generator, parents: np.ndarray = PARENTS,
+                          n_vertices: int = N_VERTICES, share=None, radius=None):
+    """Vertices scattered around each bone segment (joint -> first child), skinned to it.
+    `share` (per joint) splits the vertices between bones (default: evenly), `radius` (per joint)
+    is the spread about the bone (default 4 cm)."""
+    n_joints = len(parents)
+    children = {j: np.flatnonzero(parents == j) for j in range(n_joints)}
+    share = np.ones(n_joints) if share is None else np.asarray(share, float)
+    radius = np.full(n_joints, 0.04) if radius is None else np.asarray(radius, float)
+    per_joint = np.floor(n_vertices * share / share.sum()).astype(int)
+    per_joint[: n_vertices - per_joint.sum()] += 1
     verts, bone = [], []
-    for j in range(N_JOINTS):
-        end = J[children[j][0]] if len(children[j]) else J[j] + 0.6 * (J[j] - J[PARENTS[j]])
+    for j in range(n_joints):
+        end = J[children[j][0]] if len(children[j]) else J[j] + 0.6 * (J[j] - J[parents[j]])
         s = rng.uniform(0, 1, per_joint[j])[:, None]
         radial = rng.normal(0, 1, (per_joint[j], 3))
-        verts.append(J[j] + s * (end - J[j]) + 0.04 * radial)
+        verts.append(J[j] + s * (end - J[j]) + radius[j] * radial)
         bone.append(np.full(per_joint[j], j))
     V, bone = np.concatenate(verts), np.concatenate(bone)
-    W = np.zeros((N_VERTICES, N_JOINTS))
-    W[np.arange(N_VERTICES), bone] = 0.8
-    parent = np.where(PARENTS[bone] >= 0, PARENTS[bone], bone)
-    W[np.arange(N_VERTICES), parent] += 0.2
+    W = np.zeros((n_vertices, n_joints))
+    W[np.arange(n_vertices), bone] = 0.8
+    parent = np.where(parents[bone] >= 0, parents[bone], bone)
+    W[np.arange(n_vertices), parent] += 0.2
     return V, W
 
 
-def _place_feet(V: np.ndarray, W: np.ndarray, J: np.ndarray) -> None:
-    for side, (heel, toe) in FOOT_VERTICES.items():
+def _pin(V: np.ndarray, W: np.ndarray, vertex: int, position, bone: int) -> None:
+    """Put `vertex` at `position`, rigidly skinned to `bone`."""
+    V[vertex] = position
+    W[vertex] = 0.0
+    W[vertex, bone] = 1.0
+
+
+def _place_feet(V: np.ndarray, W: np.ndarray, J: np.ndarray, foot_vertices=FOOT_VERTICES) -> None:
+    """Heel and big-toe vertices (and small toe, when given) on the sole of each foot."""
+    for side, ids in foot_vertices.items():
         ankle, foot = (7, 10) if side == "left" else (8, 11)
         sole_y = J[foot, 1] - 0.04
-        V[heel] = [J[ankle, 0], sole_y, J[ankle, 2] - 0.05]
-        V[toe] = [J[foot, 0], sole_y, J[foot, 2] + 0.07]
-        for v in (heel, toe):
-            W[v] = 0.0
-            W[v, foot] = 1.0
+        outward = 0.03 if side == "left" else -0.03  # +x is the body's left
+        _pin(V, W, ids[0], [J[ankle, 0], sole_y, J[ankle, 2] - 0.05], foot)
+        _pin(V, W, ids[1], [J[foot, 0], sole_y, J[foot, 2] + 0.07], foot)
+        if len(ids) > 2:
+            _pin(V, W, ids[2], [J[foot, 0] + outward, sole_y, J[foot, 2] + 0.05], foot)
 
 
 def _regressor(V: np.ndarray, J: np.ndarray, k: int = 12) -> scipy.sparse.csc_matrix:
     """Each joint as an affine combination of k nearby vertices that reproduces it exactly."""
     rows, cols, vals = [], [], []
-    for j in range(N_JOINTS):
+    for j in range(len(J)):
         near = np.argsort(np.linalg.norm(V - J[j], axis=1))[:k]
         A = np.vstack([V[near].T, np.ones(k)])  # 4 x k: sum w v = J, sum w = 1
         w = np.linalg.lstsq(A, np.append(J[j], 1.0), rcond=None)[0]
         rows += [j] * k
         cols += near.tolist()
         vals += w.tolist()
-    return scipy.sparse.csc_matrix((vals, (rows, cols)), shape=(N_JOINTS, N_VERTICES))
+    return scipy.sparse.csc_matrix((vals, (rows, cols)), shape=(len(J), len(V)))
+
+
+def _faces(n_faces: int, n_vertices: int) -> np.ndarray:
+    """Valid but meaningless triangles: faces wrap around the vertex list, with different
+    neighbours on each lap."""
+    i = np.arange(n_faces)
+    lap = i // n_vertices
+    return np.stack([i % n_vertices, (i + 1 + lap) % n_vertices, (i + 3 + 2 * lap) % n_vertices], 1)
+
+
+def _shapedirs(V: np.ndarray, n_dirs: int, rng: np.random.Generator) -> np.ndarray:
+    """Direction 0 ~ stature, 1 ~ width, the rest small random offsets."""
+    shapedirs = np.zeros((len(V), 3, n_dirs))
+    shapedirs[:, 1, 0] = 0.03 * (V[:, 1] - V[:, 1].mean())
+    shapedirs[:, 0, 1] = 0.02 * V[:, 0]
+    shapedirs[:, :, 2:] = 0.002 * rng.normal(size=(len(V), 3, n_dirs - 2))
+    return shapedirs
+
+
+def _kintree(parents: np.ndarray) -> np.ndarray:
+    return np.stack([np.where(parents < 0, 4294967295, parents), np.arange(len(parents))]).astype(np.int64)
 
 
 def fake_smpl_dict(gender: str = "neutral", seed: int = 0, num_betas: int = 10) -> dict:
@@ -94,14 +129,9 @@ def fake_smpl_dict(gender: str = "neutral", seed: int = 0, num_betas: int = 10) 
     J = _skeleton(gender)
     V, W = _vertices_and_weights(J, rng)
     _place_feet(V, W, J)
-    i = np.arange(N_FACES)
-    lap = i // N_VERTICES  # faces wrap around the vertex list twice, with different neighbours
-    faces = np.stack([i % N_VERTICES, (i + 1 + lap) % N_VERTICES, (i + 3 + 2 * lap) % N_VERTICES], 1)
-    shapedirs = np.zeros((N_VERTICES, 3, num_betas))
-    shapedirs[:, 1, 0] = 0.03 * (V[:, 1] - V[:, 1].mean())  # beta 0 ~ stature
-    shapedirs[:, 0, 1] = 0.02 * V[:, 0]  # beta 1 ~ width
-    shapedirs[:, :, 2:] = 0.002 * rng.normal(size=(N_VERTICES, 3, num_betas - 2))
-    kintree = np.stack([np.where(PARENTS < 0, 4294967295, PARENTS), np.arange(N_JOINTS)]).astype(np.int64)
+    faces = _faces(N_FACES, N_VERTICES)
+    shapedirs = _shapedirs(V, num_betas, rng)
+    kintree = _kintree(PARENTS)
     return {
         "v_template": V.astype(np.float64),
         "f": faces.astype(np.uint32),
