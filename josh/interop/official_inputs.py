@@ -44,10 +44,10 @@ from scipy.spatial import cKDTree
 
 from josh.errors import InputError
 from josh.interop.rle import decode_rle
+from josh.perception.video import FRAMES_SUBDIR as RGB_DIR  # one name for the frame folder
 from josh.types import HumanTrack
 
-RGB_DIR, MASK_DIR, TRAM_DIR, DECO_DIR = "rgb", "mask", "tram", "deco"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+MASK_DIR, TRAM_DIR, DECO_DIR = "mask", "tram", "deco"
 TRAM_MIN_SCORE = 0.7  # run_tram's --human_thres
 DECO_RADIUS = 0.03  # m: DECO vertices pooled into each contact candidate
 _TRACK_FILE = re.compile(r"hps_track_(-?\d+)\.npy$")
@@ -122,13 +122,11 @@ def tram_people(tram, body, working_size: tuple[int, int] | None = None, deco=No
 
 
 def list_frames(root) -> list[Path]:
-    """The frames of `root/rgb/` (or of `root` itself), sorted by name."""
-    root = Path(root)
-    folder = root / RGB_DIR if (root / RGB_DIR).is_dir() else root
-    frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not frames:
-        raise InputError(f"no frames (*.jpg / *.png) in {folder}")
-    return frames
+    """The frames of `root/rgb/` (or of `root` itself), sorted by name: the frames `josh run ROOT`
+    reads, so frame indices here and in a run on the folder are the same."""
+    from josh.perception.video import list_images
+
+    return list_images(root)
 
 
 def image_size(path) -> tuple[int, int]:
@@ -149,12 +147,21 @@ def _existing_dir(path) -> Path:
     return path
 
 
-def _in_root(path, sub: str) -> tuple[Path, Path]:
+def split_root(path, sub: str) -> tuple[Path, Path]:
     """(root, root/sub) for a path given as either the root or the sub-folder itself."""
     path = _existing_dir(path)
     if (path / sub).is_dir():
         return path, path / sub
     return path.parent, path
+
+
+def input_folders(path, sub: str) -> list[Path]:
+    """The folders the reader of `sub` (`TRAM_DIR` or `DECO_DIR`) reads for `path` (the root or
+    `root/sub`): its own and, for TRAM, the root's `rgb/` (image size) and `mask/` (SAM3 boxes and
+    masks). A cache identity made of these ignores the results written into the root (`josh/`)."""
+    root, folder = split_root(path, sub)
+    extra = [root / RGB_DIR, root / MASK_DIR] if sub == TRAM_DIR else []
+    return [folder] + [p for p in extra if p.is_dir()]
 
 
 # ------------------------------------------------------------------------------------ SAM3
@@ -349,7 +356,7 @@ def read_tram(path, body, original_size: tuple[int, int] | None = None, working_
     sibling `rgb/` unless `original_size` (W, H) is given, and the SAM3 detections from `mask/` (for box alignment).
     """
     _require_smpl(body)
-    root, folder = _in_root(path, TRAM_DIR)
+    root, folder = split_root(path, TRAM_DIR)
     notes = notes if notes is not None else []
     if original_size is None and (root / RGB_DIR).is_dir():
         original_size = image_size(list_frames(root)[0])
@@ -450,7 +457,7 @@ def read_deco(path, tracks: list[OfficialTrack], body, min_box_iou: float = 0.5,
               notes: list | None = None) -> list[OfficialTrack]:  # fmt: skip
     """Tracks with contact probabilities from `deco/hps_track_<id>.npy` where DECO's crop was
     right (see module doc); other rows keep the body-based estimate."""
-    _, folder = _in_root(path, DECO_DIR)
+    _, folder = split_root(path, DECO_DIR)
     notes = notes if notes is not None else []
     pool = deco_pooling(body)
     out = []

@@ -33,6 +33,7 @@ encodes the background mask (this project keeps no per-pixel confidence in a `Re
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from pathlib import Path
@@ -85,6 +86,34 @@ def _resample_nearest(maps: np.ndarray, stride: float, src_size, dst_size) -> np
     cols = np.clip(np.rint(((np.arange(W2) + 0.5) * W / W2) / stride - 0.5), 0, w - 1).astype(int)
     rows = np.clip(np.rint(((np.arange(H2) + 0.5) * H / H2) / stride - 0.5), 0, h - 1).astype(int)
     return maps[:, rows[:, None], cols[None, :]]
+
+
+# ------------------------------------------------------------------------------- frame indices
+def on_video_frames(recon: Reconstruction, video_frames, n_video_frames: int) -> Reconstruction:
+    """`recon`, whose frames are a clip's (0..N-1, taken at `video_frames` of the input), indexed
+    by input frames instead, with a camera for each of the `n_video_frames` input frames.
+
+    Why: the official layout indexes the input's frames (`frame`, `img_idx` count `rgb/` images),
+    and the evaluation reads `pred_cam[frame]` and skips a sequence whose `pred_cam` does not cover
+    every frame. Cameras between clip frames are interpolated (slerp, centre linearly: what the
+    official code does between its keyframes); before the first and after the last clip frame they
+    are held. Bodies are only where they were reconstructed.
+    """
+    from josh.geometry.camera import homogeneous, interpolate_poses, interpolation_weights
+
+    video_frames = np.asarray(video_frames, np.int64)
+    T = np.asarray(recon.T_wc, np.float64)
+    if len(video_frames) != len(T) or (np.diff(video_frames) <= 0).any():
+        raise ValueError("on_video_frames: need one increasing video frame per reconstruction frame")
+    n = max(int(n_video_frames), int(video_frames[-1]) + 1)
+    left, alpha = interpolation_weights(video_frames, np.arange(n))
+    R, c = interpolate_poses(torch.as_tensor(T[:, :3, :3]), torch.as_tensor(T[:, :3, 3]), torch.as_tensor(left),
+                             torch.as_tensor(alpha))  # fmt: skip
+    T_all = homogeneous(R, c)
+    T_all[video_frames] = T  # exact where the clip has the frame
+    people = [dataclasses.replace(p, frames=video_frames[np.asarray(p.frames, np.int64)]) for p in recon.people]
+    return dataclasses.replace(recon, T_wc=T_all, keyframe_ids=video_frames[np.asarray(recon.keyframe_ids, np.int64)],
+                               people=people)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ writing

@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, fsync, then rename.
 
 A crash or Ctrl-C part-way leaves either the old file or the new one, never a truncated file that
-looks complete. Use `atomic_path` for writers that want a path (numpy, trimesh, rerun).
+looks complete. Use `atomic_path` for writers that want a path (numpy, trimesh, rerun), and
+`replace_dir` to put a folder written elsewhere in place of an earlier one.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -49,6 +51,29 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move the complete folder `new` to `target`, replacing an earlier `target` as a whole.
+
+    A folder cannot be renamed onto a non-empty one, so the old folder is first moved aside (a
+    hidden sibling), the new one renamed in, and only then the old one removed; if the rename
+    fails, the old folder goes back. Nothing ever mixes old and new files. `new` and `target`
+    must be on one file system (write `new` beside `target`).
+    """
+    new, target = Path(new), Path(target)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:

@@ -62,14 +62,26 @@ def file_identity(path: str | os.PathLike) -> dict:
 def folder_identity(path: str | os.PathLike, max_files: int = 100_000) -> dict:
     """Identity of a folder of input files: every file's relative path, size and mtime."""
     root = Path(path).expanduser().resolve()
-    files = []
-    for i, f in enumerate(sorted(p for p in root.rglob("*") if p.is_file())):
-        if i >= max_files:
-            break
+    return files_identity(root, sorted(p for p in root.rglob("*") if p.is_file())[:max_files])
+
+
+def files_identity(root: Path, files: list[Path]) -> dict:
+    """Identity of some files under `root` (a resolved path): their relative paths, sizes and mtimes."""
+    rows = []
+    for f in files:
         st = f.stat()
-        files.append((str(f.relative_to(root)), st.st_size, st.st_mtime_ns))
-    digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:20]
-    return {"path": str(root), "files": len(files), "digest": digest}
+        rows.append((str(Path(f).relative_to(root)), st.st_size, st.st_mtime_ns))
+    digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:20]
+    return {"path": str(root), "files": len(rows), "digest": digest}
+
+
+def input_identity(path: str | os.PathLike) -> dict:
+    """Identity of a run's input: the video file's, or an image folder's images (only the images:
+    `--official` writes its results into that folder, and they must not change the input)."""
+    from josh.perception.video import list_images
+
+    p = Path(path).expanduser().resolve()
+    return files_identity(p, list_images(p)) if p.is_dir() else file_identity(p)
 
 
 def _plain(obj):

@@ -14,6 +14,7 @@ All people of one run share one body model: Anny with the built-in people, SMPL 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,12 +109,16 @@ class RunOptions:
     frame_limit: int = 1500  # refuse clips with more frames to process than this
     sources: Sources = field(default_factory=Sources)
     smpl_path: Path | None = None  # SMPL model files for `--people tram:` (else $JOSH_SMPL_DIR)
+    fps: float | None = None  # the input's frame rate, overriding the video's (image folders: 30)
+    official: Path | None = None  # also write the result in the official layout here (josh.pipeline.official)
     progress: bool = True  # progress bars and the summary on the console
 
     def __post_init__(self):
         self.video = Path(self.video).expanduser()
         self.out = Path(self.out).expanduser()
+        self.official = Path(self.official).expanduser() if self.official is not None else None
         checks = [
+            (self.fps is None or (math.isfinite(self.fps) and self.fps > 0), "--fps must be a number > 0"),
             (self.start >= 0, "--start must be >= 0"),
             (self.max_frames is None or self.max_frames >= 1, "--max-frames must be >= 1"),
             (self.stride >= 1, "--stride must be >= 1"),

@@ -1,10 +1,11 @@
 """`run_pipeline`: the stages of `josh.pipeline.stages` in order, each cached, then the outputs.
 
 Order of checks, so a failed run never harms an earlier one: the video must exist and the output
-folder must be writable (and not in use by another run: a lock) before anything else; stage
-results go to `OUT/.josh-cache/` only when a stage finishes; output files are written into a
-staging folder inside OUT and moved into place at the very end, `report.json` last (it marks a
-complete set, and is removed first when a new set replaces an old one).
+folder (and the `--official` folder's parent) must be writable (and not in use by another run: a
+lock) before anything else; stage results go to `OUT/.josh-cache/` only when a stage finishes;
+output files are written into a staging folder inside OUT and moved into place at the very end:
+the `--official` folder first, `report.json` last (it marks a complete set, and is removed first
+when a new set replaces an old one).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from typing import Any, Callable
 import numpy as np
 
 from josh.errors import InputError
-from josh.io.atomic import ensure_writable_dir, write_json
+from josh.io.atomic import ensure_writable_dir, replace_dir, write_json
 from josh.optimize.config import OptimConfig
 from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
 from josh.pipeline import stages
-from josh.pipeline.cache import StageCache, file_identity, folder_identity, stage_key
+from josh.perception.video import FOLDER_FPS
+from josh.pipeline.cache import StageCache, file_identity, folder_identity, input_identity, stage_key
+from josh.pipeline.official import check_official_dir, staging_dir, write_official
 from josh.pipeline.options import RunOptions
 from josh.pipeline.report import plausibility
 from josh.profiling import measure
@@ -128,19 +131,14 @@ class Run:
         return value
 
 
-def check_video_exists(path: Path) -> None:
-    from josh.perception.video import VideoError
-
-    if not path.exists():
-        raise VideoError(f"video not found: {path}")
-    if not path.is_file():
-        raise VideoError(f"not a file: {path}")
-
-
 def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=None) -> dict:
     """Reconstruct `opts.video` into `opts.out`; returns the report (also in OUT/report.json)."""
+    from josh.perception.video import check_input
+
     settings = settings or Settings()
-    check_video_exists(opts.video)
+    check_input(opts.video)
+    if opts.official is not None:
+        check_official_dir(opts)
     out = ensure_writable_dir(opts.out)
     progress = StageProgress(console, opts.progress)
     with measure() as total, StageCache(out) as cache:
@@ -151,16 +149,28 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
     return report
 
 
+def official_identity(path: Path, sub: str) -> list[dict]:
+    """Cache identity of an official folder's TRAM or DECO outputs (`sub`: "tram" or "deco"): the
+    folders their reader reads, never the whole root (results written into it are no new input)."""
+    from josh.interop.official_inputs import input_folders
+
+    return [folder_identity(p) for p in input_folders(path, sub)]
+
+
 def _reconstruct(run: Run):
     opts, settings, src = run.opts, run.settings, run.opts.sources
-    k_decode = stage_key("decode", {"video": file_identity(opts.video), "start": opts.start, "stride": opts.stride,
-                                    "max_frames": opts.max_frames, "long_side": opts.long_side, "v": STAGE_VERSION})  # fmt: skip
+    k_decode = stage_key("decode", {"video": input_identity(opts.video), "start": opts.start, "stride": opts.stride,
+                                    "max_frames": opts.max_frames, "long_side": opts.long_side, "fps": opts.fps,
+                                    "v": STAGE_VERSION})  # fmt: skip
     clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
     stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
+    if opts.video.is_dir() and opts.fps is None:
+        run.notes.append(f"an image folder has no frame rate: {FOLDER_FPS:g} fps assumed (set it with --fps)")
 
     if src.people.kind == "tram":
-        people_settings = {"tram": folder_identity(src.people.path), "deco": folder_identity(src.contacts.path)
-                           if src.contacts.kind == "deco" else None, "body": run.body_identity()}  # fmt: skip
+        people_settings = {"tram": official_identity(src.people.path, "tram"), "deco": official_identity(
+                           src.contacts.path, "deco") if src.contacts.kind == "deco" else None,
+                           "body": run.body_identity()}  # fmt: skip
         compute_people = lambda adv: stages.people_tram(clip, src.people, src.contacts, run.body, opts.people_max)  # noqa: E731
     else:
         people_settings = {"options": settings.people}
@@ -228,21 +238,28 @@ def _write_outputs(run: Run, recon, scene, clip, people, out: Path, total) -> di
         aligned = align_world(recon, run.body)
         staging = Path(out) / f"{STAGING_PREFIX}{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
+        official_staging = staging_dir(run.opts.official) if run.opts.official is not None else None
         try:
             timings: dict[str, float] = {}
             written = write_outputs(aligned, run.body, staging, frames=clip.frames(), report=None, align=False,
                                     timings=timings)  # fmt: skip
             written["loader"] = _write_loader(staging)
+            official = write_official(run, aligned, clip, official_staging) if official_staging is not None else None
             figures = plausibility(aligned, run.body)
             run.seconds["outputs"] = time.perf_counter() - start
             report = _report(run, aligned, scene, clip, people, out, figures, total)
             report["export"] = {"seconds": timings, "world_frame": aligned.metadata.get("world_frame"),
                                 "files": {k: {"path": str(p.relative_to(staging)), "bytes": p.stat().st_size}
                                           for k, p in written.items()}}  # fmt: skip
+            report["official"] = official
             write_json(staging / REPORT, report)
+            if official_staging is not None:  # before OUT's report.json: that marks a complete set
+                replace_dir(official_staging, run.opts.official)
             promote(staging, Path(out))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if official_staging is not None:
+                shutil.rmtree(official_staging, ignore_errors=True)
     return report
 
 
@@ -262,11 +279,7 @@ def promote(staging: Path, out: Path) -> None:
         if (staging / name).exists():
             os.replace(staging / name, out / name)
     if (staging / "people").is_dir():
-        old = out / f"{STAGING_PREFIX}old-people-{os.getpid()}"
-        if (out / "people").exists():
-            os.replace(out / "people", old)
-        os.replace(staging / "people", out / "people")
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(staging / "people", out / "people")
     os.replace(staging / REPORT, out / REPORT)
 
 

@@ -110,6 +110,8 @@ def decode(opts: RunOptions, progress: Progress | None = None) -> Clip:
     from josh.perception.video import iter_frames, probe, working_size
 
     info = probe(opts.video)
+    if opts.fps is not None:  # the user knows better (an image folder has no rate of its own)
+        info = dataclasses.replace(info, fps=float(opts.fps), duration=info.frames / float(opts.fps))
     wanted = select_frames(info.frames, opts)
     got = []
     for n, (v, _rgb) in enumerate(iter_frames(opts.video, long_side=opts.long_side, start=opts.start,
