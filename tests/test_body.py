@@ -83,11 +83,13 @@ def test_default_shape_is_the_average_adult_of_annys_calibrated_distribution(bod
     """The prior centre must be an adult (Anny's all-0.5 phenotype is a 1.62 m teenager)."""
     from anny.shape_distribution import SimpleShapeDistribution
 
+    from josh.body.anny_body import PHENOTYPES
+
     from josh.pipeline.report import standing_height
 
     class Spec:  # what SimpleShapeDistribution reads from a model
         dtype, device = torch.float64, "cpu"
-        phenotype_labels = ["gender", "age", "muscle", "weight", "height", "proportions"]
+        phenotype_labels = list(PHENOTYPES)
 
     f64 = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
     torch.manual_seed(0)
