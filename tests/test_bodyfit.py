@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import roma
 import torch
 
@@ -12,9 +13,12 @@ F, CX, CY = 800.0, 479.5, 269.5
 CANON_TO_CAM = torch.tensor([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # z up -> -y (image up)
 
 
-def _walker(body, T=30, seed=0):
+def _walker(body, T=30, seed=0, landmark_size=1.0):
+    """A walking body seen by a noisy keypoint front-end whose 3D landmarks are `landmark_size`
+    times the body's size (a monocular front-end's skeleton is its own average one)."""
     g = torch.Generator().manual_seed(seed)
-    shape = torch.tensor([[0.2, 0.8, 0.4, 0.5, 0.48, 0.5]])  # a tall man (1.85 m), +1.3 std of adults
+    # the average adult's stature (1.70 m) with other proportions: a heavier, more muscular man
+    shape = torch.tensor([[0.7, 0.8, 0.5, 0.65, 0.41, 0.5]])
     R = (CANON_TO_CAM @ roma.rotvec_to_rotmat(torch.tensor([0, 0, 0.4]))).expand(T, 3, 3).contiguous()
     t = torch.stack([torch.linspace(-1, 1, T), torch.full((T,), 0.3), torch.full((T,), 5.0)], 1)
     phase = torch.linspace(0, 4 * np.pi, T)
@@ -30,13 +34,17 @@ def _walker(body, T=30, seed=0):
         frames=np.arange(T),
         keypoints2d=(uv + 2 * torch.randn(uv.shape, generator=g)).numpy(),
         keypoints_conf=conf.numpy(),
-        landmarks3d=(landmarks + 0.02 * torch.randn(landmarks.shape, generator=g)).numpy(),
+        landmarks3d=(landmark_size * landmarks + 0.02 * torch.randn(landmarks.shape, generator=g)).numpy(),
     )
-    return track, kp, t
+    return track, kp, t, shape[0]
 
 
-def test_fit_recovers_body(body):
-    track, kp_true, t_true = _walker(body)
+@pytest.mark.parametrize("landmark_size", [1.0, 0.88])  # 0.88: MediaPipe's skeleton on demo2's adults
+def test_fit_recovers_body(body, landmark_size):
+    """Pose, depth and stature come back, whatever the size of the front-end's landmarks."""
+    from josh.pipeline.report import standing_height
+
+    track, kp_true, t_true, shape_true = _walker(body, landmark_size=landmark_size)
     (fit,) = fit_bodies([track], F, CX, CY, body, BodyFitConfig(iterations=120))
     assert fit.person_id == 7 and fit.focal_assumed == F
     out = body.forward(
@@ -50,6 +58,4 @@ def test_fit_recovers_body(body):
     assert err < 0.06, err  # metres, with 2 px / 2 cm input noise
     depth_err = (torch.as_tensor(fit.root_transl[:, 2]) - t_true[:, 2]).abs().mean()
     assert depth_err < 0.15, depth_err
-    from josh.pipeline.report import standing_height
-
-    assert abs(standing_height(body, fit.shape) - 1.85) < 0.06  # the metric landmarks win over the prior
+    assert abs(standing_height(body, fit.shape) - standing_height(body, shape_true)) < 0.03

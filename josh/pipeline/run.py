@@ -39,7 +39,9 @@ from josh.profiling import measure
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
-STAGE_VERSION = 2  # bump when a stage's code changes what it computes, to retire old cache entries
+# Bump a stage's number when its code changes what it computes, to retire its old cache entries
+# (and, through the keys, those of every later stage).
+STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 2, "bodies": 3, "contacts": 2, "optimise": 2, "refine": 2}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -161,7 +163,7 @@ def _reconstruct(run: Run):
     opts, settings, src = run.opts, run.settings, run.opts.sources
     k_decode = stage_key("decode", {"video": input_identity(opts.video), "start": opts.start, "stride": opts.stride,
                                     "max_frames": opts.max_frames, "long_side": opts.long_side, "fps": opts.fps,
-                                    "v": STAGE_VERSION})  # fmt: skip
+                                    "v": STAGE_VERSIONS["decode"]})  # fmt: skip
     clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
     stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
     if opts.video.is_dir() and opts.fps is None:
@@ -175,7 +177,7 @@ def _reconstruct(run: Run):
     else:
         people_settings = {"options": settings.people}
         compute_people = lambda adv: stages.people_builtin(clip, settings.people, opts.people_max, adv)  # noqa: E731
-    k_people = stage_key("people", {**people_settings, "people_max": opts.people_max, "v": STAGE_VERSION}, [k_decode])
+    k_people = stage_key("people", {**people_settings, "people_max": opts.people_max, "v": STAGE_VERSIONS["people"]}, [k_decode])
     people = run.stage("people", k_people, compute_people, total=clip.n_frames)
     if people.n_people == 0:
         run.warnings.append("no person found: the result is the scene and the camera only (no metric scale)")
@@ -191,28 +193,28 @@ def _reconstruct(run: Run):
     else:
         scene_settings = {"config": settings.scene, "keyframes": keyframes.tolist()}
         compute_scene = lambda adv: stages.scene_builtin(clip, keyframes, people, settings.scene, adv)  # noqa: E731
-    k_scene = stage_key("scene", {**scene_settings, "v": STAGE_VERSION}, [k_decode, k_people])
+    k_scene = stage_key("scene", {**scene_settings, "v": STAGE_VERSIONS["scene"]}, [k_decode, k_people])
     scene = run.stage("scene", k_scene, compute_scene, total=clip.n_frames)
     if scene.source == "ground_plane":
         run.warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
                             "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
 
-    k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSION},
+    k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSIONS["bodies"]},
                          [k_people, k_scene])  # fmt: skip
     humans = run.stage("bodies", k_bodies, lambda adv: stages.fit_local_bodies(people, scene, run.body, settings.bodyfit))
 
-    k_contacts = stage_key("contacts", {"source": str(src.contacts), "v": STAGE_VERSION}, [k_bodies])
+    k_contacts = stage_key("contacts", {"source": str(src.contacts), "v": STAGE_VERSIONS["contacts"]}, [k_bodies])
     humans = run.stage("contacts", k_contacts, lambda adv: stages.first_contacts(humans, run.body, src.contacts))
 
     def assemble(tracks):
         scene_for_people = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
         return stages.front_end_inputs(clip, scene_for_people, tracks, src.body_model)
 
-    k_opt = stage_key("optimise", {"config": settings.optim, "v": STAGE_VERSION}, [k_scene, k_contacts])
+    k_opt = stage_key("optimise", {"config": settings.optim, "v": STAGE_VERSIONS["optimise"]}, [k_scene, k_contacts])
     recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, settings.optim))
 
     if src.contacts.builtin and humans:
-        k_refine = stage_key("refine", {"config": settings.optim, "v": STAGE_VERSION}, [k_opt])
+        k_refine = stage_key("refine", {"config": settings.optim, "v": STAGE_VERSIONS["refine"]}, [k_opt])
 
         def refine(adv):
             tracks, notes = stages.contacts_from_result(humans, recon, run.body)
