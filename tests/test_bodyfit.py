@@ -45,7 +45,7 @@ def test_fit_recovers_body(body, landmark_size):
     from josh.pipeline.report import standing_height
 
     track, kp_true, t_true, shape_true = _walker(body, landmark_size=landmark_size)
-    (fit,) = fit_bodies([track], F, CX, CY, body, BodyFitConfig(iterations=120))
+    (fit,) = fit_bodies([track], F, CX, CY, body, 30.0, BodyFitConfig(iterations=120))
     assert fit.person_id == 7 and fit.focal_assumed == F
     out = body.forward(
         body.rest(torch.as_tensor(fit.shape, dtype=torch.float32)[None]),

@@ -151,3 +151,23 @@ def test_end_to_end_recovers_scale_and_focal(body):
     assert s["scale_err"] < 0.08, s
     assert s["focal_err"] < 0.08, s
     assert s["ffr"] < 0.05, s
+
+
+def test_smoothness_sees_a_jittering_root_turn():
+    """The root's world orientation is smoothed on its own: a root that shakes about its vertical
+    axis while the joints stay put costs, a steady turn costs (almost) nothing."""
+    import roma
+    from types import SimpleNamespace
+
+    n, fps = 12, 30.0
+    p = SimpleNamespace(row_next_ok=torch.ones(n - 1, dtype=torch.bool), row_dt=torch.full((n - 1,), 1 / fps))
+    joints = torch.zeros(n, 24, 3)
+    cfg = OptimConfig()
+
+    def cost(yaw):
+        R = roma.rotvec_to_rotmat(torch.stack([torch.zeros(n), torch.zeros(n), yaw], 1))
+        return float(losses.smoothness(p, SimpleNamespace(joints_world=joints, root_R_world=R, focal=torch.ones(())), cfg))
+
+    steady = cost(torch.arange(n) * 0.05)  # 1.5 rad/s, no angular acceleration
+    shaking = cost(0.05 * (-1.0) ** torch.arange(n))  # +-3 degrees every frame
+    assert steady < 1e-3 and shaking > 100 * max(steady, 1e-6)

@@ -377,3 +377,36 @@ def test_demo2_scene():
     assert est.stats["reprojection_error"] < 1.0
     assert len(est.correspondences) > 500
     assert est.keyframes.background.mean() > 0.2
+
+
+def test_camera_jumps_keep_the_longest_consistent_piece():
+    """A displaced run of frames and a piece after a jump are flagged; a camera that stands still
+    and then walks, or one that walks evenly, is kept whole."""
+    from josh.perception.scene import camera_jumps
+
+    rng = np.random.default_rng(0)
+    ids = np.arange(100)
+    walk = np.stack([ids * 0.01, 0.001 * rng.standard_normal(100), 0.001 * rng.standard_normal(100)], 1)
+    assert not camera_jumps(ids, walk, 6.0, 15).any()
+    stand_then_walk = walk.copy()
+    stand_then_walk[:50, 0] = 0.0
+    stand_then_walk[50:, 0] = (ids[50:] - 50) * 0.01
+    assert not camera_jumps(ids, stand_then_walk, 6.0, 15).any()
+    broken = walk.copy()
+    broken[75:86] += [0.5, 0.3, 0.0]  # misregistered skeleton frames
+    broken[86:] += [0.2, 0.0, 0.0]  # the rest of the clip placed apart
+    bad = camera_jumps(ids, broken, 6.0, 15)
+    assert not bad[:75].any() and bad[75:].all()
+
+
+def test_focal_ambiguity_from_the_search():
+    """Good guesses that agree are no warning; good guesses that disagree are (demo2's figures)."""
+    from josh.perception.sfm import focal_ambiguity
+
+    def attempts(*fits):
+        return [{"focal": f, "median_error": e, "plausible": True} for f, e in fits]
+
+    assert focal_ambiguity(attempts((516, 0.30), (793, 0.895), (533, 0.358))) is None  # demo2
+    amb = focal_ambiguity(attempts((512, 0.373), (666, 0.339), (917, 0.473)))  # its portrait crop
+    assert amb == {"focal_min": 512.0, "focal_max": 917.0, "error_ratio": 1.5}
+    assert focal_ambiguity(attempts((512, 0.373))) is None

@@ -44,6 +44,11 @@ class OptimConfig:
     w_match_depth: float = 1.0
     keypoint_scale: float = 6.0  # px
     smooth_scale: float = 15.0  # m/s^2 of world-joint acceleration
+    turn_smooth_scale: float = 10.0
+    """rad/s^2 of the root's world angular acceleration (a brisk turn: 90 degrees in half a
+    second peaks near 25). The joint term barely sees the root's orientation: the legs and spine
+    can turn back against a jittering root and keep most joints still, leaving only the hips
+    (11 cm from the root) to shake; on demo2 roots turned at 30-145 rad/s^2 RMS without it."""
     pose_prior_scale: float = 0.15  # rad per bone
     orient_prior_scale: float = 0.1  # rad
     transl_prior_scale: float = 0.15  # fraction of the initial root depth

@@ -78,15 +78,27 @@ def prior(p: Problem, v: Variables, cfg: OptimConfig, shape_unit: float = 0.2) -
 
 
 def smoothness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
-    """World-joint acceleration with real time steps (non-uniform second difference)."""
+    """World-joint acceleration and the root's world angular acceleration, with real time steps
+    (non-uniform second differences)."""
     ok = p.row_next_ok[:-1] & p.row_next_ok[1:]
     if not bool(ok.any()):
         return d.focal.new_zeros(())
+    dt = p.row_dt[:, None]
+    h = 0.5 * (p.row_dt[:-1] + p.row_dt[1:])[:, None]
     J = d.joints_world
-    v = (J[1:] - J[:-1]) / p.row_dt[:, None, None]  # (N-1, 24, 3)
-    h = 0.5 * (p.row_dt[:-1] + p.row_dt[1:])[:, None, None]
-    acc = (v[1:] - v[:-1]) / h
-    return _weighted_mean((acc.norm(dim=-1) / cfg.smooth_scale).square().mean(-1), ok.to(acc.dtype))
+    v = (J[1:] - J[:-1]) / dt[..., None]  # (N-1, 24, 3)
+    acc = (v[1:] - v[:-1]) / h[..., None]
+    joints = (acc.norm(dim=-1) / cfg.smooth_scale).square().mean(-1)
+    R = d.root_R_world
+    omega = _small_rotvec(R[1:] @ R[:-1].transpose(-1, -2)) / dt  # world angular velocity (N-1, 3)
+    turn = (((omega[1:] - omega[:-1]) / h).norm(dim=-1) / cfg.turn_smooth_scale).square()
+    return _weighted_mean(joints + turn, ok.to(acc.dtype))
+
+
+def _small_rotvec(R: torch.Tensor) -> torch.Tensor:
+    """Rotation vector of rotations of a few degrees (frame-to-frame turns) from their skew part:
+    exact to first order, and smooth at the identity where the exact logarithm's gradient is not."""
+    return 0.5 * torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
 
 
 def keypoints_2d(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:

@@ -98,6 +98,7 @@ class Derived:
     root_transl_cam: torch.Tensor | None = None  # (N, 3)
     body: BodyOutput | None = None  # camera-frame bodies of every row
     joints_world: torch.Tensor | None = None  # (N, 24, 3)
+    root_R_world: torch.Tensor | None = None  # (N, 3, 3) body-to-world orientation of each row
     contacts_world: torch.Tensor | None = None  # (N, C, 3)
     contacts_world_rigid: torch.Tensor | None = None  # the same, moved only with the root (see derive)
 
@@ -122,6 +123,7 @@ def derive(v: Variables, p: Problem, body_model, scene: bool, people: bool, rest
         rest_state = (rest or body_model.rest)(v.shape)
         d.body = body_model.forward(rest_state, p.row_person, root_R, d.root_transl_cam, v.body_pose)
         d.joints_world = to_rows_world(d, d.body.joints)
+        d.root_R_world = d.R_row @ root_R
         d.contacts_world = to_rows_world(d, d.body.contact_vertices)
         d.contacts_world_rigid = d.contacts_world
         if not contacts_move_pose:  # contact alignment places the body; it does not bend it

@@ -42,7 +42,7 @@ class BodyFitConfig:
     landmark_scale: float = 0.05  # m
     pose_prior_scale: float = 0.6  # rad: a weak pull toward the zero pose
     w_shape: float = 0.05  # population prior on the shape, in units of the body model's `shape_spread`
-    smooth_scale: float = 0.05  # m per frame^2 of camera-frame joint acceleration
+    smooth_scale: float = 45.0  # m/s^2 of camera-frame joint acceleration (loose: it also carries camera shake)
     w_landmarks: float = 0.5
     w_smooth: float = 0.1
 
@@ -100,8 +100,10 @@ def initial_roots(canon, keypoints2d, landmarks3d, focal, cx, cy):
     return R, t
 
 
-def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFitConfig | None = None) -> list[HumanTrack]:
-    """Camera-frame body parameters for every track (see module doc)."""
+def fit_bodies(tracks, focal: float, cx: float, cy: float, body, fps: float,
+               config: BodyFitConfig | None = None) -> list[HumanTrack]:  # fmt: skip
+    """Camera-frame body parameters for every track (see module doc); `fps` makes the smoothness
+    physical (accelerations in m/s^2 whatever the frame rate)."""
     cfg = config or BodyFitConfig()
     if not tracks:
         return []
@@ -150,7 +152,7 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
         depth_sum = torch.zeros(P).index_add(0, person_t, transl[:, 2])
         to_initial_size = (z0_sum / depth_sum)[person_t]
         loss = _fit_loss(out, kp_t, kc_t, lm_t, to_landmark_size, to_initial_size, rot, pose, shape_dev, trip,
-                         focal, cx, cy, cfg)  # fmt: skip
+                         focal, cx, cy, fps, cfg)  # fmt: skip
         loss.backward()
         opt.step()
         with torch.no_grad():
@@ -177,7 +179,7 @@ def fit_bodies(tracks, focal: float, cx: float, cy: float, body, config: BodyFit
     return result
 
 
-def _fit_loss(out, kp, kc, lm, to_landmark_size, to_initial_size, rot, pose, shape_dev, trip, focal, cx, cy,
+def _fit_loss(out, kp, kc, lm, to_landmark_size, to_initial_size, rot, pose, shape_dev, trip, focal, cx, cy, fps,
               cfg: BodyFitConfig):  # fmt: skip
     """shape_dev: the shape's deviation from the body model's average adult, in its `shape_spread`s.
 
@@ -203,6 +205,6 @@ def _fit_loss(out, kp, kc, lm, to_landmark_size, to_initial_size, rot, pose, sha
     smooth = out.joints.new_zeros(())
     if len(trip):
         J = out.joints * to_initial_size[:, None, None]
-        acc = J[trip[:, 0]] - 2 * J[trip[:, 1]] + J[trip[:, 2]]
+        acc = (J[trip[:, 0]] - 2 * J[trip[:, 1]] + J[trip[:, 2]]) * fps**2
         smooth = (acc.norm(dim=-1) / cfg.smooth_scale).square().mean()
     return l2d + cfg.w_landmarks * l3d + 0.01 * prior + cfg.w_shape * shape_prior + cfg.w_smooth * smooth + 0.01 * rot.square().sum(-1).mean()

@@ -92,6 +92,8 @@ class SceneConfig:
     conf_sigma: float = 16.0  # px: depth confidence exp(-(d / sigma)^2), d = distance to a real point
     min_conf: float = 0.05
     far_depth_ratio: float = 50.0  # drop points deeper than this x the keyframe's median depth
+    jump_ratio: float = 6.0  # a camera step this x the local median step is a misregistration
+    jump_window: int = 15  # frames on each side for that local median
     support_radius: float = 0.06  # x image diagonal: neighbourhood of the point support test
     support_neighbours: int = 8
     support_tolerance: float = 0.1  # relative depth difference of an agreeing neighbour
@@ -422,7 +424,13 @@ def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
     model = sfm.camera_model
 
     posed = np.array(sorted(sfm.cam_from_world), dtype=int)
-    kf_posed = np.array([int(k) in sfm.cam_from_world for k in keyframe_ids])
+    T_wc_posed = np.stack([np.linalg.inv(sfm.cam_from_world[int(f)]) for f in posed])
+    jumped = camera_jumps(posed, T_wc_posed[:, :3, 3], cfg.jump_ratio, cfg.jump_window)
+    if jumped.any():  # misregistered frames: no pose, no observations
+        stats["jump_frames"] = posed[jumped].tolist()
+        posed, T_wc_posed = posed[~jumped], T_wc_posed[~jumped]
+    has_pose = {int(f) for f in posed}
+    kf_posed = np.array([int(k) in has_pose for k in keyframe_ids])
     stats.update(
         registered_frames=len(posed),
         mapped_frames=len(sfm.mapped),
@@ -443,7 +451,6 @@ def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
         return None
 
     # cameras: world := keyframe 0's camera (filled from its neighbours if it has no pose)
-    T_wc_posed = np.stack([np.linalg.inv(sfm.cam_from_world[int(f)]) for f in posed])
     kf_T_wc = _interpolate_poses(posed, T_wc_posed, np.asarray(keyframe_ids))
     ref = np.linalg.inv(kf_T_wc[0])  # SfM world -> keyframe-0 camera
     kf_T_wc = ref @ kf_T_wc
@@ -453,7 +460,7 @@ def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
     obs_k, obs_p, obs_uv = [], [], []
     for k, fid in enumerate(keyframe_ids):
         got = sfm.observations.get(int(fid))
-        if got is None or len(got[1]) == 0:
+        if got is None or len(got[1]) == 0 or int(fid) not in has_pose:
             continue
         xy, rows = got
         n = cam.cam_from_img(xy)  # undistorted normalised coordinates (COLMAP pixel convention in)
@@ -572,6 +579,29 @@ def supported(uv: np.ndarray, z: np.ndarray, radius: float, neighbours: int = 8,
         by_plane = fit & (np.abs(np.log(np.maximum(pred, 1e-12) / inv_z)) <= band)
     ok = (count == 0) | by_depth | by_plane
     return ok[inverse.ravel()]
+
+
+def camera_jumps(frame_ids: np.ndarray, centres: np.ndarray, ratio: float, window: int) -> np.ndarray:
+    """(n,) bool: frames whose camera is misregistered, judged by its path: a handheld camera does
+    not jump. A step (per frame of gap) longer than `ratio` x the median step of the `window`
+    frames on each side is a jump; jumps cut the path into pieces, and only the longest piece is
+    trusted (a piece after a jump is placed in its own, inconsistent way, even where its own
+    steps look smooth).
+
+    Why: on a narrow view (a 608-pixel-wide portrait crop of demo2) SfM placed skeleton frames
+    75-85, whose background was mostly hidden by people, 10-110 steps away from their neighbours,
+    and frames 87-99 twenty steps off, with a reprojection error as good as the rest; the camera
+    path came out 2.5x too long and no contact met the scene. A local median keeps a camera that
+    stands and then walks in one piece."""
+    n = len(frame_ids)
+    if n < 4:
+        return np.zeros(n, bool)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.maximum(np.diff(frame_ids), 1)
+    local = np.array([np.median(steps[max(0, i - window): i + window + 1]) for i in range(len(steps))])
+    jump = (local > 0) & (steps > ratio * local)
+    piece = np.concatenate([[0], np.cumsum(jump)])  # piece index of every frame
+    longest = np.argmax(np.bincount(piece))
+    return piece != longest
 
 
 def _interpolate_poses(reg_ids: np.ndarray, T_wc: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from josh.optimize.config import OptimConfig
 from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
+from josh.perception.sfm import focal_ambiguity
 from josh.pipeline import stages
 from josh.perception.video import FOLDER_FPS
 from josh.pipeline.cache import StageCache, file_identity, folder_identity, input_identity, stage_key
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
 # Bump a stage's number when its code changes what it computes, to retire its old cache entries
 # (and, through the keys, those of every later stage).
-STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 2, "bodies": 3, "contacts": 2, "optimise": 2, "refine": 2}
+STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 3, "bodies": 3, "contacts": 2, "optimise": 2, "refine": 2}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -198,10 +199,17 @@ def _reconstruct(run: Run):
     if scene.source == "ground_plane":
         run.warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
                             "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
+    elif amb := focal_ambiguity(scene.stats.get("focal_attempts", [])):
+        run.warnings.append(f"the video hardly determines the focal: structure from motion fits {amb['focal_min']:.0f} to "
+                            f"{amb['focal_max']:.0f} px about equally well (a narrow view, or a camera that hardly turns); "
+                            "the metric scale and speeds follow the focal")  # fmt: skip
+    if jumped := scene.stats.get("jump_frames"):
+        run.warnings.append(f"structure from motion placed {len(jumped)} frames (from frame {jumped[0]}) apart from the camera's "
+                            "path; their cameras are interpolated or held from the others, so motion there is unreliable")  # fmt: skip
 
     k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSIONS["bodies"]},
                          [k_people, k_scene])  # fmt: skip
-    humans = run.stage("bodies", k_bodies, lambda adv: stages.fit_local_bodies(people, scene, run.body, settings.bodyfit))
+    humans = run.stage("bodies", k_bodies, lambda adv: stages.fit_local_bodies(people, scene, run.body, clip.fps, settings.bodyfit))
 
     k_contacts = stage_key("contacts", {"source": str(src.contacts), "v": STAGE_VERSIONS["contacts"]}, [k_bodies])
     humans = run.stage("contacts", k_contacts, lambda adv: stages.first_contacts(humans, run.body, src.contacts))

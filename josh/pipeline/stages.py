@@ -250,7 +250,7 @@ def scene_pointmaps(clip: Clip, spec: SourceSpec, people: PeopleStage, config) -
 
 
 # ------------------------------------------------------------------------------------------ bodies
-def fit_local_bodies(people: PeopleStage, scene: SceneEstimate, body, config) -> list[HumanTrack]:
+def fit_local_bodies(people: PeopleStage, scene: SceneEstimate, body, fps: float, config) -> list[HumanTrack]:
     """Camera-frame bodies: fitted to the built-in 2D tracks (keypoints moved to the scene's
     undistorted pinhole image first), or the learned front-end's as they are."""
     from josh.perception.bodyfit import fit_bodies
@@ -266,7 +266,7 @@ def fit_local_bodies(people: PeopleStage, scene: SceneEstimate, body, config) ->
                             .astype(np.float32))  # fmt: skip
         for t in people.tracks
     ]
-    return fit_bodies(tracks, intr.focal, intr.cx, intr.cy, body, config)
+    return fit_bodies(tracks, intr.focal, intr.cx, intr.cy, body, fps, config)
 
 
 # ---------------------------------------------------------------------------------------- contacts
