@@ -160,11 +160,32 @@ def official_identity(path: Path, sub: str) -> list[dict]:
     return [folder_identity(p) for p in input_folders(path, sub)]
 
 
+def _versioned_key(stage: str, settings: dict, upstream=()) -> str:
+    """`stage_key` with the stage's code version (`STAGE_VERSIONS`) among its settings."""
+    return stage_key(stage, {**settings, "v": STAGE_VERSIONS[stage]}, upstream)
+
+
+def scene_warnings(scene) -> list[str]:
+    """What the user must know about a scene estimate: a fallback, an undetermined focal, frames
+    SfM misplaced."""
+    warnings = []
+    if scene.source == "ground_plane":
+        warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
+                        "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
+    elif amb := focal_ambiguity(scene.stats.get("focal_attempts", [])):
+        warnings.append(f"the video hardly determines the focal: structure from motion fits {amb['focal_min']:.0f} to "
+                        f"{amb['focal_max']:.0f} px about equally well (a narrow view, or a camera that hardly turns); "
+                        "the metric scale and speeds follow the focal")  # fmt: skip
+    if jumped := scene.stats.get("jump_frames"):
+        warnings.append(f"structure from motion placed {len(jumped)} frames (from frame {jumped[0]}) apart from the camera's "
+                        "path; their cameras are interpolated or held from the others, so motion there is unreliable")  # fmt: skip
+    return warnings
+
+
 def _reconstruct(run: Run):
     opts, settings, src = run.opts, run.settings, run.opts.sources
-    k_decode = stage_key("decode", {"video": input_identity(opts.video), "start": opts.start, "stride": opts.stride,
-                                    "max_frames": opts.max_frames, "long_side": opts.long_side, "fps": opts.fps,
-                                    "v": STAGE_VERSIONS["decode"]})  # fmt: skip
+    k_decode = _versioned_key("decode", {"video": input_identity(opts.video), "start": opts.start, "stride": opts.stride,
+                                         "max_frames": opts.max_frames, "long_side": opts.long_side, "fps": opts.fps})  # fmt: skip
     clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
     stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
     if opts.video.is_dir() and opts.fps is None:
@@ -178,7 +199,7 @@ def _reconstruct(run: Run):
     else:
         people_settings = {"options": settings.people}
         compute_people = lambda adv: stages.people_builtin(clip, settings.people, opts.people_max, adv)  # noqa: E731
-    k_people = stage_key("people", {**people_settings, "people_max": opts.people_max, "v": STAGE_VERSIONS["people"]}, [k_decode])
+    k_people = _versioned_key("people", {**people_settings, "people_max": opts.people_max}, [k_decode])
     people = run.stage("people", k_people, compute_people, total=clip.n_frames)
     if people.n_people == 0:
         run.warnings.append("no person found: the result is the scene and the camera only (no metric scale)")
@@ -194,35 +215,26 @@ def _reconstruct(run: Run):
     else:
         scene_settings = {"config": settings.scene, "keyframes": keyframes.tolist()}
         compute_scene = lambda adv: stages.scene_builtin(clip, keyframes, people, settings.scene, adv)  # noqa: E731
-    k_scene = stage_key("scene", {**scene_settings, "v": STAGE_VERSIONS["scene"]}, [k_decode, k_people])
+    k_scene = _versioned_key("scene", scene_settings, [k_decode, k_people])
     scene = run.stage("scene", k_scene, compute_scene, total=clip.n_frames)
-    if scene.source == "ground_plane":
-        run.warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
-                            "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
-    elif amb := focal_ambiguity(scene.stats.get("focal_attempts", [])):
-        run.warnings.append(f"the video hardly determines the focal: structure from motion fits {amb['focal_min']:.0f} to "
-                            f"{amb['focal_max']:.0f} px about equally well (a narrow view, or a camera that hardly turns); "
-                            "the metric scale and speeds follow the focal")  # fmt: skip
-    if jumped := scene.stats.get("jump_frames"):
-        run.warnings.append(f"structure from motion placed {len(jumped)} frames (from frame {jumped[0]}) apart from the camera's "
-                            "path; their cameras are interpolated or held from the others, so motion there is unreliable")  # fmt: skip
+    run.warnings.extend(scene_warnings(scene))
 
-    k_bodies = stage_key("bodies", {"config": settings.bodyfit, "body": run.body_identity(), "v": STAGE_VERSIONS["bodies"]},
+    k_bodies = _versioned_key("bodies", {"config": settings.bodyfit, "body": run.body_identity()},
                          [k_people, k_scene])  # fmt: skip
     humans = run.stage("bodies", k_bodies, lambda adv: stages.fit_local_bodies(people, scene, run.body, clip.fps, settings.bodyfit))
 
-    k_contacts = stage_key("contacts", {"source": str(src.contacts), "v": STAGE_VERSIONS["contacts"]}, [k_bodies])
+    k_contacts = _versioned_key("contacts", {"source": str(src.contacts)}, [k_bodies])
     humans = run.stage("contacts", k_contacts, lambda adv: stages.first_contacts(humans, run.body, src.contacts))
 
     def assemble(tracks):
         scene_for_people = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
         return stages.front_end_inputs(clip, scene_for_people, tracks, src.body_model)
 
-    k_opt = stage_key("optimise", {"config": settings.optim, "v": STAGE_VERSIONS["optimise"]}, [k_scene, k_contacts])
+    k_opt = _versioned_key("optimise", {"config": settings.optim}, [k_scene, k_contacts])
     recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, settings.optim))
 
     if src.contacts.builtin and humans:
-        k_refine = stage_key("refine", {"config": settings.optim, "v": STAGE_VERSIONS["refine"]}, [k_opt])
+        k_refine = _versioned_key("refine", {"config": settings.optim}, [k_opt])
 
         def refine(adv):
             tracks, notes = stages.contacts_from_result(humans, recon, run.body)
