@@ -388,10 +388,21 @@ def _refine_intrinsics(rec, cfg, refine_focal: bool = True) -> None:
     solver.function_tolerance = 1e-5  # pycolmap's 0 runs ~4x longer for the same focal (demo2)
     solver.gradient_tolerance = 1e-3
     solver.max_num_iterations = 50
-    _quiet()
-    pycolmap.bundle_adjustment(rec, opts)
-    _quiet()
+    _bundle_adjust(rec, opts)
     rec.update_point_3d_errors()
+
+
+def _bundle_adjust(rec, opts) -> None:
+    """What `pycolmap.bundle_adjustment` does (every registered image, gauge fixed by two
+    cameras; same result, checked on pycolmap's synthetic scene), without its INFO banner:
+    that call resets COLMAP's log level, so `_quiet` cannot silence it."""
+    import pycolmap
+
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
 
 
 def _refine_final(rec, cfg, stats):
