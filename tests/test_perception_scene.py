@@ -170,6 +170,22 @@ def test_correspondences_reproject_with_recovered_poses():
     assert np.all((c.conf > 0) & (c.conf <= 1))
 
 
+def test_a_known_focal_is_held():
+    """A focal the user knows replaces the search and survives every adjustment, even 8% off
+    the truth; the fallback uses it too."""
+    frames, _, _ = _sequence()
+    kf = np.array([0, 4, 8, 11])
+    cfg = SceneConfig(sfm_step=1, overlap=4, focal_known=1.08 * F, **FAST)
+    est = estimate_scene(frames, kf, config=cfg)
+    assert est.source == "sfm", est.stats
+    assert est.intrinsics.focal == pytest.approx(1.08 * F, rel=1e-9)
+    assert [a["focal_guess"] for a in est.stats["focal_attempts"]] == [1.08 * F]
+    assert est.stats["registered_keyframes"] == len(kf)
+    flat = [np.full((H, W, 3), 128, np.uint8) for _ in range(6)]
+    fallback = estimate_scene(flat, [0, 5], config=SceneConfig(sfm_step=1, focal_known=333.0))
+    assert fallback.source == "ground_plane" and fallback.intrinsics.focal == 333.0
+
+
 def test_masked_pixels_are_not_background():
     frames, _, _ = _sequence()
     kf = np.array([0, 4, 8, 11])

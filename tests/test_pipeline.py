@@ -127,6 +127,28 @@ def test_longer_than_the_limit(videos, tmp_path, capsys):
 def test_bad_numbers(videos, tmp_path, capsys):
     code, _, err = josh([videos["good"], "-o", tmp_path / "out", "--stride", 0], capsys)
     assert_one_line_error(code, err, "--stride")
+    for focal in (0, -300, "nan"):
+        code, _, err = josh([videos["good"], "-o", tmp_path / "out", "--focal", focal], capsys)
+        assert_one_line_error(code, err, "--focal")
+    maps = _write(tmp_path / "maps.npz", b"x")
+    code, _, err = josh([videos["good"], "-o", tmp_path / "out", "--focal", 500, "--scene", f"pointmaps:{maps}"], capsys)
+    assert_one_line_error(code, err, "--focal", "point maps")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_given_focal_is_held_at_working_resolution_and_reported(videos, tmp_path, capsys):
+    """--focal is in full-resolution pixels: at half resolution the run's focal is half of it,
+    held exactly through SfM (or its fallback) and the optimiser; only the scene and later
+    stages rerun."""
+    out = tmp_path / "out"
+    first = _run(videos["good"], out, long_side=80)
+    assert first["focal_source"] in ("sfm", "guess")
+    given = _run(videos["good"], out, long_side=80, focal=230.0)
+    assert given["working_size"] == [W // 2, H // 2]
+    assert given["focal_px"] == pytest.approx(115.0, abs=1e-3) and given["focal_source"] == "given"
+    assert given["cached_stages"] == ["decode", "people"]
+    code, stdout, err = josh([videos["good"], "-o", out, "--long-side", 80, "--focal", 230], capsys)
+    assert code == 0 and "focal 115.0 px (given)" in stdout
 
 
 def test_unwritable_output(videos, tmp_path, capsys):

@@ -73,7 +73,11 @@ class SceneConfig:
     # --- mapping
     camera_model: str = "SIMPLE_RADIAL"  # or SIMPLE_PINHOLE (no distortion, pixels as they are)
     focal_ratios: tuple = (0.5, 0.8, 1.3)  # focal guesses / image width (see sfm._search_focal)
-    focal_prior: float = 0.0  # px: a known focal replaces the guesses (still refined)
+    focal_known: float = 0.0
+    """px at working resolution: the camera's focal when the user knows it (calibration, EXIF).
+    It replaces the focal search and is held through every adjustment (the distortion is still
+    refined): a narrow view from a camera walking forward does not determine its focal (a
+    608-px-wide crop of demo2: guesses of 512-917 px fitted equally well)."""
     focal_search_frames: int = 12  # skeleton frames (spread) mapped for each focal guess
     max_final_mappings: int = 2  # skeleton mappings tried, at the best focals of the search
     init_min_tri_angle: float = 8.0  # deg, initial pair (COLMAP's default 16 is strict for video)
@@ -772,7 +776,7 @@ def _fallback(prep: _Prepared | None, keyframe_ids, cfg: SceneConfig, ground_poi
         colors = [prep.kf_images[int(f)] for f in keyframe_ids] if all(int(f) in prep.kf_images for f in keyframe_ids) else None
     else:
         W, H, n, person, colors = 16, 16, 0, None, None
-    intr = Intrinsics.centred(fallback_focal(W, H), W, H)
+    intr = Intrinsics.centred(cfg.focal_known or fallback_focal(W, H), W, H)
     obs, plane = ground_plane_scene(
         intr, keyframe_ids, ground_points_cam, stride=cfg.stride, camera_height=cfg.camera_height,
         person_masks=person, colors=colors, max_depth=cfg.max_plane_depth,

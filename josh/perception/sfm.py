@@ -322,7 +322,7 @@ def _search_focal(db_path, image_dir, subset, base, width, cfg, root, stats) -> 
     truth can settle in a distorted basin that refinement does not leave, and what is "far"
     depends on the clip; the subset keeps the search cheap."""
     need = _needed(len(subset), cfg)
-    guesses = [cfg.focal_prior] if cfg.focal_prior else [r * width for r in cfg.focal_ratios]
+    guesses = [cfg.focal_known] if cfg.focal_known else [r * width for r in cfg.focal_ratios]
     attempts = stats.setdefault("focal_attempts", [])
     found = []
     for i, f0 in enumerate(guesses):
@@ -331,7 +331,7 @@ def _search_focal(db_path, image_dir, subset, base, width, cfg, root, stats) -> 
         entry = {"focal_guess": float(f0), "frames": len(subset), "registered": 0 if rec is None else rec.num_reg_images()}
         entry["map_s"] = time.perf_counter() - t0
         if rec is not None and rec.num_reg_images() >= need:
-            _refine_intrinsics(rec, cfg)
+            _refine_intrinsics(rec, cfg, refine_focal=not cfg.focal_known)
             entry.update(_summary(rec))
             entry["refine_s"] = time.perf_counter() - t0 - entry["map_s"]
             if entry["plausible"]:
@@ -411,9 +411,20 @@ def _refine_final(rec, cfg, stats):
     weakly determined direction of a short forward-walking clip (demo2 frames 60-99 at 480 px:
     from 262 px to 86 px, median error 0.57 px against 0.2 px held), but it is also how a focal
     found on the search subset gets corrected on the whole skeleton (frames 30-69 at 960 px: from
-    399 px to 523 px, 0.85 px -> 0.33 px). Returns the model, or None when neither is plausible."""
+    399 px to 523 px, 0.85 px -> 0.33 px). A focal the user gave (`focal_known`) is only held.
+    Returns the model, or None when neither is plausible."""
     import pycolmap
 
+    if cfg.focal_known:  # the user's focal stands: only the held refinement
+        _refine_intrinsics(rec, cfg, refine_focal=False)
+        held = _summary(rec)
+        stats["skeleton_refinement"] = {"focal_held": held}
+        if not held["plausible"]:
+            stats["sfm_failure"] = (f"implausible camera at the given focal: distortion {held['distortion']}, "
+                                   f"median error {held['median_error']:.2f} px")
+            return None
+        stats["skeleton_model"] = held
+        return rec
     free = pycolmap.Reconstruction(rec)
     _refine_intrinsics(rec, cfg, refine_focal=False)
     _refine_intrinsics(free, cfg, refine_focal=True)

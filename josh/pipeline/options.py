@@ -110,6 +110,7 @@ class RunOptions:
     sources: Sources = field(default_factory=Sources)
     smpl_path: Path | None = None  # SMPL model files for `--people tram:` (else $JOSH_SMPL_DIR)
     fps: float | None = None  # the input's frame rate, overriding the video's (image folders: 30)
+    focal: float | None = None  # the camera's focal in pixels of the video's full resolution, if known
     official: Path | None = None  # also write the result in the official layout here (josh.pipeline.official)
     progress: bool = True  # progress bars and the summary on the console
 
@@ -119,6 +120,9 @@ class RunOptions:
         self.official = Path(self.official).expanduser() if self.official is not None else None
         checks = [
             (self.fps is None or (math.isfinite(self.fps) and self.fps > 0), "--fps must be a number > 0"),
+            (self.focal is None or (math.isfinite(self.focal) and self.focal > 0), "--focal must be a number of pixels > 0"),
+            (self.focal is None or self.sources.scene.builtin,
+             "--focal is for the built-in scene front-end; point maps bring their own focal"),
             (self.start >= 0, "--start must be >= 0"),
             (self.max_frames is None or self.max_frames >= 1, "--max-frames must be >= 1"),
             (self.stride >= 1, "--stride must be >= 1"),

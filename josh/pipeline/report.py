@@ -162,7 +162,8 @@ def print_summary(report: dict, console) -> None:
     console.print(f"[bold]josh run[/bold]: {report['frames']} frames at {report['fps']:.2f} fps, "
                   f"{report['total_s']:.1f} s, peak memory {report['peak_mem_mb']:.0f} MB")  # fmt: skip
     console.print(f"  stages: {stages}")
-    console.print(f"  focal {report['focal_px']:.1f} px; scene: {scene['source']}" + (f" ({sfm})" if sfm else ""))
+    given = " (given)" if report.get("focal_source") == "given" else ""
+    console.print(f"  focal {report['focal_px']:.1f} px{given}; scene: {scene['source']}" + (f" ({sfm})" if sfm else ""))
     console.print(f"  camera path {report['camera']['path_m']:.2f} m")
     if report["people"]:
         table = Table(title=None, show_edge=False, pad_edge=False)

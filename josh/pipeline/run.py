@@ -58,6 +58,14 @@ class Settings:
     bodyfit: BodyFitConfig = field(default_factory=BodyFitConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
+    def with_known_focal(self, focal_px: float) -> "Settings":
+        """The focal (px at working resolution) held: SfM maps at it without a search and the
+        optimiser never frees it."""
+        hold = lambda phase: dataclasses.replace(phase, focal_free=False)  # noqa: E731
+        optim = dataclasses.replace(self.optim, scene_phase=hold(self.optim.scene_phase), coarse=hold(self.optim.coarse),
+                                    fine=hold(self.optim.fine))  # fmt: skip
+        return dataclasses.replace(self, scene=dataclasses.replace(self.scene, focal_known=float(focal_px)), optim=optim)
+
 
 class StageProgress:
     """One progress bar per stage (rich, on stderr), or nothing when disabled."""
@@ -188,6 +196,8 @@ def _reconstruct(run: Run):
                                          "max_frames": opts.max_frames, "long_side": opts.long_side, "fps": opts.fps})  # fmt: skip
     clip = run.stage("decode", k_decode, lambda adv: stages.decode(opts, adv))
     stages.check_frame_limit(clip.n_frames, opts)  # also when the clip comes from the cache
+    if opts.focal is not None:  # given at full resolution; the stages work at the clip's
+        run.settings = settings = settings.with_known_focal(opts.focal * clip.width / int(clip.video_info["width"]))
     if opts.video.is_dir() and opts.fps is None:
         run.notes.append(f"an image folder has no frame rate: {FOLDER_FPS:g} fps assumed (set it with --fps)")
 
@@ -338,6 +348,7 @@ def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, tota
                          "video_total": int(clip.video_info["frames"]), "video_fps": float(clip.video_info["fps"])},  # fmt: skip
         "working_size": [clip.width, clip.height],
         "focal_px": float(recon.intrinsics.focal),
+        "focal_source": focal_source(run.opts, scene),
         "body_model": recon.body_model,
         "sources": run.opts.sources.describe(),
         "scene": scene_info,
@@ -347,6 +358,14 @@ def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, tota
         "warnings": list(run.warnings),
         "notes": list(run.notes),
     }
+
+
+def focal_source(opts: RunOptions, scene) -> str:
+    """Where the focal came from: "given" (--focal), "sfm" (refined by the joint optimisation),
+    "pointmaps", or "guess" (the ground-plane fallback's image diagonal, refined)."""
+    if opts.focal is not None:
+        return "given"
+    return {"ground_plane": "guess"}.get(scene.source, scene.source)
 
 
 def load_report(out: str | os.PathLike) -> dict:
