@@ -68,7 +68,7 @@ def test_people_terms_zero_at_truth_and_push_back(body, tiny):
     assert float(losses.prior(p, v, cfg).detach()) == 0.0
     assert float(losses.keypoints_2d(p, d, cfg).detach()) < 1e-6
     assert float(losses.contact_stillness(p, d, cfg).detach()) < 0.2  # true contacts move < 1 cm per frame
-    c1_truth = float(losses.contact_alignment(p, d, cfg))
+    c1_truth = float(losses.contact_alignment(p, d, cfg).detach())
     assert c1_truth < 0.1  # contact vertices within ~1.5 cm of the surface under them
 
     def push_row_deeper(amount):
