@@ -59,11 +59,15 @@ def fill_occluded_depth(depth: np.ndarray, background: np.ndarray) -> np.ndarray
         known = background[k] & (depth[k] > 0)
         if not known.any() or known.all():
             continue
-        inv = np.where(known, 1.0 / np.where(known, depth[k], 1.0), 0.0)
-        out[k] = _harmonic_fill(inv, known)
+        out[k] = _harmonic_fill(_inverse(depth[k], known), known)
         filled = out[k] > 0
         out[k][filled] = 1.0 / out[k][filled]
     return out.astype(np.float32)
+
+
+def _inverse(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """1 / depth where `valid`, 0 elsewhere (inverse depth: affine in the pixel on a plane)."""
+    return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0)
 
 
 def _harmonic_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -113,9 +117,8 @@ def surface_normals(depth: np.ndarray, focal: float, cx: float, cy: float, strid
         valid = depth[k] > 0
         if valid.sum() < 9:
             continue
-        inv = np.where(valid, 1.0 / np.where(valid, depth[k], 1.0), 0.0)
         weight = ndimage.gaussian_filter(valid.astype(float), smooth)
-        inv = ndimage.gaussian_filter(inv, smooth) / np.maximum(weight, 1e-6)
+        inv = ndimage.gaussian_filter(_inverse(depth[k], valid), smooth) / np.maximum(weight, 1e-6)
         z = np.where(valid, 1.0 / np.maximum(inv, 1e-9), 0.0)
         X = np.stack([(uu - cx) / focal * z, (vv - cy) / focal * z, z], -1)
         du = np.gradient(X, axis=1)
@@ -134,7 +137,7 @@ def bilinear(maps: torch.Tensor, keyframe: torch.Tensor, uv_map: torch.Tensor) -
     K, h, w = maps.shape[:3]
     x = uv_map[:, 0].clamp(0, w - 1)
     y = uv_map[:, 1].clamp(0, h - 1)
-    x0, y0 = x.floor().long().clamp(max=w - 2) if w > 1 else x.floor().long(), y.floor().long().clamp(max=h - 2) if h > 1 else y.floor().long()
+    x0, y0 = x.floor().long().clamp(max=max(w - 2, 0)), y.floor().long().clamp(max=max(h - 2, 0))
     fx, fy = (x - x0).clamp(0, 1), (y - y0).clamp(0, 1)
     x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
     flat = maps.reshape(-1)

@@ -24,6 +24,7 @@ import torch
 from scipy import ndimage
 
 from josh.geometry.camera import project
+from josh.optimize.losses import pseudo_huber
 from josh.optimize.rest_cache import RestCache
 from josh.types import HumanTrack
 
@@ -196,10 +197,10 @@ def _fit_loss(out, kp, kc, lm, to_landmark_size, to_initial_size, rot, pose, sha
     The landmarks' proportions still shape the fit."""
     uv = project(out.keypoints, focal, cx, cy)
     r2d = (uv - kp).norm(dim=-1) / cfg.keypoint_scale
-    l2d = ((torch.sqrt(1 + r2d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
+    l2d = (pseudo_huber(r2d) * kc).sum() / kc.sum().clamp(min=1e-6)
     rel = out.keypoints - out.keypoints[:, HIPS].mean(1, keepdim=True)
     r3d = (rel * to_landmark_size[:, None, None] - lm).norm(dim=-1) / cfg.landmark_scale
-    l3d = ((torch.sqrt(1 + r3d.square()) - 1) * kc).sum() / kc.sum().clamp(min=1e-6)
+    l3d = (pseudo_huber(r3d) * kc).sum() / kc.sum().clamp(min=1e-6)
     prior = pose.square().sum(-1).mean() / cfg.pose_prior_scale**2
     shape_prior = shape_dev.square().sum(-1).mean()
     smooth = out.joints.new_zeros(())

@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 from josh.types import HumanTrack, Reconstruction
 
 FOOT_SETS = ("left_heel", "left_toes", "left_sole", "right_heel", "right_toes", "right_sole")
+STANCE_MARGIN = 0.03  # m: foot candidates this close to the lowest foot point carry the weight
 
 
 def _sigmoid(x):
@@ -27,7 +28,7 @@ def _foot_candidates(body) -> np.ndarray:
 
 
 @torch.no_grad()
-def initial_contacts(track: HumanTrack, body, margin: float = 0.03, softness: float = 0.01) -> np.ndarray:
+def initial_contacts(track: HumanTrack, body, margin: float = STANCE_MARGIN, softness: float = 0.01) -> np.ndarray:
     """(T, n_contact) probabilities: foot candidates within `margin` of the lowest foot point."""
     T = len(track.frames)
     f32 = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731

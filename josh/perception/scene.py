@@ -504,21 +504,19 @@ def _from_sfm(sfm: SfmResult, prep: _Prepared, keyframe_ids, cfg: SceneConfig, s
     # those no image neighbour agrees with (e.g. features on a walker's moving shadow)
     keep = good.copy()
     radius = cfg.support_radius * math.hypot(W, H)
-    with threadpool_limits(1):  # many tiny solves: see _densify
+    with threadpool_limits(1):  # many tiny solves, here and in _densify (see there)
         for k in np.unique(obs_k):
             on = (obs_k == k) & good
             if on.any():
                 keep &= ~((obs_k == k) & (z > cfg.far_depth_ratio * np.median(z[on])))
             rows = np.flatnonzero((obs_k == k) & keep)
             keep[rows] &= supported(obs_uv[rows], z[rows], radius, cfg.support_neighbours, cfg.support_tolerance)
-    stats["unsupported_observations"] = int((good & ~keep).sum())
-    obs_k, obs_p, obs_uv, z = obs_k[keep], obs_p[keep], obs_uv[keep], z[keep]
-    quality = np.exp(-sfm.errors[obs_p] / 2.0) * (1.0 - np.exp(-(sfm.track_lengths[obs_p] - 1.0) / 2.0))
-
-    t0 = time.perf_counter()
-    with threadpool_limits(1):  # see _densify
+        stats["unsupported_observations"] = int((good & ~keep).sum())
+        obs_k, obs_p, obs_uv, z = obs_k[keep], obs_p[keep], obs_uv[keep], z[keep]
+        quality = np.exp(-sfm.errors[obs_p] / 2.0) * (1.0 - np.exp(-(sfm.track_lengths[obs_p] - 1.0) / 2.0))
+        t0 = time.perf_counter()
         keyframes = _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, cfg)
-    stats["timing"]["densify"] = time.perf_counter() - t0
+        stats["timing"]["densify"] = time.perf_counter() - t0
     corr = _correspondences(obs_k, obs_p, obs_uv, z, quality, cfg)
     valid = keyframes.depth > 0
     stats.update(

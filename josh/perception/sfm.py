@@ -114,7 +114,8 @@ def run_sfm(image_dir: str, mask_dir: str, frame_ids: Sequence[int], skeleton_id
     # every other frame: coarser features, matches to its nearest skeleton frames, PnP
     result = _collect(rec, width, height, observe_ids, cfg.max_point_error)
     todo = [f for f in frame_ids if f not in result.mapped] if cfg.localise else []
-    new = [f for f in todo if f not in set(skeleton)]
+    in_skeleton = set(skeleton)
+    new = [f for f in todo if f not in in_skeleton]
     if new:
         _extract(db_path, image_dir, mask_dir, new, cfg, localised=True)
         t4 = time.perf_counter()
@@ -147,13 +148,14 @@ def skeleton_pairs(skeleton: Sequence[int], overlap: int, quadratic: bool) -> li
 def localisation_pairs(frames: Sequence[int], skeleton: Sequence[int], per_side: int) -> list[tuple[int, int]]:
     """Each frame to localise with its `per_side` nearest skeleton frames before and after it."""
     sk = np.asarray(sorted(skeleton), dtype=int)
-    out = []
-    for f in frames:
-        j = int(np.searchsorted(sk, f))
-        for s in sk[max(0, j - per_side) : j + per_side]:
-            if s != f:
-                out.append((int(min(f, s)), int(max(f, s))))
-    return sorted(set(out))
+    out = {(min(f, s), max(f, s)) for f in frames for s in _neighbours(sk, f, per_side)}
+    return sorted(out)
+
+
+def _neighbours(sorted_ids: np.ndarray, f: int, per_side: int) -> list[int]:
+    """The `per_side` ids of `sorted_ids` before `f` and after it (`f` itself excluded)."""
+    j = int(np.searchsorted(sorted_ids, f))
+    return [int(s) for s in sorted_ids[max(0, j - per_side) : j + per_side] if s != f]
 
 
 # ---------------------------------------------------------------------------- features, matches
@@ -415,28 +417,19 @@ def _refine_final(rec, cfg, stats):
     Returns the model, or None when neither is plausible."""
     import pycolmap
 
-    if cfg.focal_known:  # the user's focal stands: only the held refinement
-        _refine_intrinsics(rec, cfg, refine_focal=False)
-        held = _summary(rec)
-        stats["skeleton_refinement"] = {"focal_held": held}
-        if not held["plausible"]:
-            stats["sfm_failure"] = (f"implausible camera at the given focal: distortion {held['distortion']}, "
-                                   f"median error {held['median_error']:.2f} px")
-            return None
-        stats["skeleton_model"] = held
-        return rec
-    free = pycolmap.Reconstruction(rec)
-    _refine_intrinsics(rec, cfg, refine_focal=False)
-    _refine_intrinsics(free, cfg, refine_focal=True)
-    held, freed = _summary(rec), _summary(free)
-    stats["skeleton_refinement"] = {"focal_held": held, "focal_free": freed}
-    pick = [(m["median_error"], i) for i, m in enumerate((held, freed)) if m["plausible"]]
+    models = [rec] if cfg.focal_known else [rec, pycolmap.Reconstruction(rec)]  # held (, free)
+    for model, free_focal in zip(models, (False, True)):
+        _refine_intrinsics(model, cfg, refine_focal=free_focal)
+    summaries = [_summary(m) for m in models]
+    stats["skeleton_refinement"] = dict(zip(("focal_held", "focal_free"), summaries))
+    pick = [(m["median_error"], i) for i, m in enumerate(summaries) if m["plausible"]]
     if not pick:
-        stats["sfm_failure"] = f"implausible camera after refinement: {freed['focal']:.1f} px, distortion {freed['distortion']}"
+        last = summaries[-1]
+        stats["sfm_failure"] = f"implausible camera after refinement: {last['focal']:.1f} px, distortion {last['distortion']}"
         return None
     best = min(pick)[1]
-    stats["skeleton_model"] = (held, freed)[best]
-    return (rec, free)[best]
+    stats["skeleton_model"] = summaries[best]
+    return models[best]
 
 
 def _params(base: np.ndarray, focal: float) -> np.ndarray:
@@ -579,16 +572,14 @@ def _localise(result: SfmResult, rec, db_path, frames, skeleton, cfg, observe: s
             if f not in ids or len(sk) == 0:
                 continue
             kps = db.read_keypoints(ids[f])
-            j = int(np.searchsorted(sk, f))
-            near = sk[max(0, j - cfg.localise_neighbours) : j + cfg.localise_neighbours]
             kp_rows, pt_rows = [], []
-            for s in near:
-                if s == f or s not in ids or not db.exists_two_view_geometry(ids[f], ids[s]):
+            for s in _neighbours(sk, f, cfg.localise_neighbours):
+                if s not in ids or not db.exists_two_view_geometry(ids[f], ids[s]):
                     continue
                 m = db.read_two_view_geometry(ids[f], ids[s]).inlier_matches
                 if len(m) == 0:
                     continue
-                pr = point_of[int(s)][m[:, 1]]
+                pr = point_of[s][m[:, 1]]
                 ok = pr >= 0
                 kp_rows.append(m[ok, 0])
                 pt_rows.append(pr[ok])

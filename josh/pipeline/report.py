@@ -30,11 +30,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from josh.eval.metrics import jitter
-from josh.perception.contacts import FOOT_SETS
+from josh.perception.contacts import FOOT_SETS, STANCE_MARGIN
 from josh.types import PersonResult, Reconstruction
 
 SPEED_WINDOW_S = 0.5
-STANCE_MARGIN = 0.03  # m above the lowest foot point
 FAR_THRESHOLDS = {"contact_far_005": 0.05, "contact_far_020": 0.20}
 
 
@@ -75,33 +74,31 @@ def foot_columns(body) -> np.ndarray:
     return np.unique(np.concatenate([np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]))
 
 
-def stance_candidates(person: PersonResult, feet: np.ndarray, margin: float = STANCE_MARGIN) -> np.ndarray:
-    """(T, n_feet) bool: the foot candidates within `margin` of the frame's lowest foot point
-    (world Z up), i.e. the foot that carries the weight."""
-    z = np.asarray(person.contact_vertices, np.float64)[:, feet, 2]
+def stance_candidates(feet_xyz: np.ndarray, margin: float = STANCE_MARGIN) -> np.ndarray:
+    """(T, n_feet) bool: of the foot candidates (T, n_feet, 3), those within `margin` of the
+    frame's lowest one (world Z up), i.e. the foot that carries the weight."""
+    z = feet_xyz[..., 2]
     return z - z.min(1, keepdims=True) < margin if len(z) else np.zeros(z.shape, bool)
 
 
-def foot_sliding(person: PersonResult, feet: np.ndarray) -> float:
+def stance_foot_sliding(feet_xyz: np.ndarray, frames: np.ndarray) -> float:
     """Mean displacement (mm/frame) of stance-foot candidates that are stance in two consecutive frames."""
-    X = np.asarray(person.contact_vertices, np.float64)[:, feet]
-    c = stance_candidates(person, feet)
+    c = stance_candidates(feet_xyz)
     steps = []
-    for r in runs(person.frames):
+    for r in runs(frames):
         both = c[r][1:] & c[r][:-1]
         if both.any():
-            steps.append(np.linalg.norm(np.diff(X[r], axis=0), axis=-1)[both])
+            steps.append(np.linalg.norm(np.diff(feet_xyz[r], axis=0), axis=-1)[both])
     steps = np.concatenate(steps) if steps else np.zeros(0)
     return float(steps.mean() * 1000.0) if len(steps) else math.nan
 
 
-def foot_distances(person: PersonResult, feet: np.ndarray, tree: cKDTree | None) -> np.ndarray:
-    """Per frame, distance (m) from the lowest foot vertex to the scene (inf without a scene)."""
-    X = np.asarray(person.contact_vertices, np.float64)[:, feet]
-    if len(X) == 0:
+def foot_distances(feet_xyz: np.ndarray, tree: cKDTree | None) -> np.ndarray:
+    """Per frame, distance (m) from the lowest foot candidate to the scene (inf without a scene)."""
+    if len(feet_xyz) == 0:
         return np.zeros(0)
-    lowest = X[np.arange(len(X)), np.argmin(X[..., 2], axis=1)]
-    return tree.query(lowest, k=1)[0] if tree is not None else np.full(len(X), np.inf)
+    lowest = feet_xyz[np.arange(len(feet_xyz)), np.argmin(feet_xyz[..., 2], axis=1)]
+    return tree.query(lowest, k=1)[0] if tree is not None else np.full(len(feet_xyz), np.inf)
 
 
 def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
@@ -111,8 +108,8 @@ def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
 
 
 def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None) -> dict:
-    feet = foot_columns(body)
-    dist = foot_distances(person, feet, tree)
+    feet_xyz = np.asarray(person.contact_vertices, np.float64)[:, foot_columns(body)]
+    dist = foot_distances(feet_xyz, tree)
     figures = {
         "id": int(person.person_id),
         "frames": int(len(person.frames)),
@@ -120,7 +117,7 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDT
         "last_frame": int(person.frames[-1]) if len(person.frames) else None,
         "height_m": standing_height(body, person.shape),
         "speed_mps": walking_speed(person.root_transl, person.frames, recon.fps),
-        "fs_mm": foot_sliding(person, feet),
+        "fs_mm": stance_foot_sliding(feet_xyz, person.frames),
     }
     for name, threshold in FAR_THRESHOLDS.items():
         figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan

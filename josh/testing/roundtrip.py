@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from josh.eval.smpl_eval import SmplEvaluator, SmplParams
+from josh.synth.motion import rot_x
 from josh.testing.pointmap_scene import PlaneAndBox
 
 LEGS = {"left": (1, 4, 7, 10), "right": (2, 5, 8, 11)}  # SMPL hip, knee, ankle, foot joints
@@ -71,13 +72,6 @@ class RoundTripWorld:
 
 
 # ------------------------------------------------------------------------------------------ walk
-def _rot_x(a) -> np.ndarray:
-    a = np.asarray(a, float)
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
-
-
 def _sagittal(v: np.ndarray) -> float:
     """Forward angle of a leg vector (canonical SMPL: y up, z forward) from straight down; a
     rotation by a about x lowers it by a."""
@@ -115,20 +109,20 @@ def walking_gait(smpl: SmplEvaluator, betas: np.ndarray, n_frames: int, first_an
         a_plant = _sagittal(leg[plant]) - (swing - 2 * swing * s)  # leg ahead -> behind
         a_lift = _sagittal(leg[lift]) - (-swing + 2 * swing * s)  # behind -> ahead
         bend = knee * math.sin(math.pi * s)
-        root[t] = ankle - R0 @ (hip[plant] + _rot_x(a_plant) @ leg[plant])
+        root[t] = ankle - R0 @ (hip[plant] + rot_x(a_plant) @ leg[plant])
         for side, a, b in ((plant, a_plant, 0.0), (lift, a_lift, bend)):
             h, kn, an, _ = LEGS[side]
-            pose[t, h - 1], pose[t, kn - 1], pose[t, an - 1] = _rot_x(a), _rot_x(b), _rot_x(-a - b)  # feet level
+            pose[t, h - 1], pose[t, kn - 1], pose[t, an - 1] = rot_x(a), rot_x(b), rot_x(-a - b)  # feet level
         stance[t, 0 if plant == "left" else 1] = True
         if s == 0 and t > 0:  # double support: the foot about to lift is still where it was planted
             stance[t, 0 if lift == "left" else 1] = True
         arm = 0.35 * math.sin(math.pi * (k + s))
-        pose[t, SHOULDERS[0] - 1], pose[t, SHOULDERS[1] - 1] = _rot_x(arm), _rot_x(-arm)
-        pose[t, ELBOWS[0] - 1] = pose[t, ELBOWS[1] - 1] = _rot_x(-0.3)
+        pose[t, SHOULDERS[0] - 1], pose[t, SHOULDERS[1] - 1] = rot_x(arm), rot_x(-arm)
+        pose[t, ELBOWS[0] - 1] = pose[t, ELBOWS[1] - 1] = rot_x(-0.3)
         if (t + 1) % step_frames == 0:  # the swing foot lands: its ankle is the next pivot
             a_end = _sagittal(leg[lift]) - swing
-            root_end = ankle - R0 @ (hip[plant] + _rot_x(_sagittal(leg[plant]) + swing) @ leg[plant])
-            ankle = root_end + R0 @ (hip[lift] + _rot_x(a_end) @ leg[lift])
+            root_end = ankle - R0 @ (hip[plant] + rot_x(_sagittal(leg[plant]) + swing) @ leg[plant])
+            ankle = root_end + R0 @ (hip[lift] + rot_x(a_end) @ leg[lift])
     J0 = rest[0]
     params = SmplParams(np.repeat(R0[None], n_frames, 0), pose, np.repeat(betas[None], n_frames, 0), root - J0)
     return params, stance
