@@ -82,3 +82,18 @@ class BodyModel(Protocol):
         root_transl: torch.Tensor,
         body_pose: torch.Tensor,
     ) -> torch.Tensor: ...
+
+
+FOOT_SETS = ("left_heel", "left_toes", "left_sole", "right_heel", "right_toes", "right_sole")
+
+
+def foot_candidates(body) -> np.ndarray:
+    """Sorted indices (into the contact vertices) of the contact candidates on the feet."""
+    sets = [np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]
+    return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)
+
+
+def side_candidates(body, side: str) -> np.ndarray:
+    """Foot candidates of one side ("left" or "right")."""
+    sets = [np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s.startswith(side) and s in body.contact_sets]
+    return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)

@@ -1,30 +1,37 @@
 """Contact probabilities of the body's contact candidates, per frame.
 
-Two estimates (DESIGN §5):
+Three estimates (DESIGN §5):
 - `initial_contacts`: from the local body alone. Along the body's own "up" axis, the candidates
   near the lowest foot point carry the weight (standing and walking: the stance foot);
 - `contacts_from_reconstruction`: after a first joint optimisation, from the reconstruction
-  itself: a candidate is in contact when it is close to the scene and nearly still in the world.
+  itself: a candidate is in contact when it is close to the scene and nearly still in the world;
+- `planted_feet` / `contacts_from_video`: after a first joint optimisation, from what the video
+  shows: each foot's heel and toe keypoints cast through the reconstructed cameras onto the
+  reconstructed ground; a foot part whose cast point stays put is planted. Unlike the two above,
+  this does not depend on how the fitted legs are posed, which is what is least reliable on a
+  monocular video (on demo2 the fitted stance foot slid 20-40 mm per frame while the heel
+  keypoints cast on the ground stood still for 15-25 frames at a time).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from scipy import ndimage
+
+from josh.body.protocol import foot_candidates
 from josh.types import HumanTrack, Reconstruction
 
-FOOT_SETS = ("left_heel", "left_toes", "left_sole", "right_heel", "right_toes", "right_sole")
 STANCE_MARGIN = 0.03  # m: foot candidates this close to the lowest foot point carry the weight
+FOOT_PARTS = {"heel": ("heel",), "toes": ("big_toe", "small_toe")}  # keypoints of each part, per side
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _foot_candidates(body) -> np.ndarray:
-    return np.unique(np.concatenate([body.contact_sets[s] for s in FOOT_SETS]))
 
 
 @torch.no_grad()
@@ -36,7 +43,7 @@ def initial_contacts(track: HumanTrack, body, margin: float = STANCE_MARGIN, sof
                        f32(track.root_rotmat), f32(track.root_transl), f32(track.body_pose))  # fmt: skip
     up = (f32(track.root_rotmat) @ f32(body.up_axis))[:, None, :]  # body up in the camera frame
     height = (out.contact_vertices * up).sum(-1).numpy()  # (T, n_contact)
-    feet = _foot_candidates(body)
+    feet = foot_candidates(body)
     lowest = height[:, feet].min(1, keepdims=True)
     prob = np.zeros_like(height)
     prob[:, feet] = _sigmoid((margin - (height[:, feet] - lowest)) / softness)
@@ -70,3 +77,142 @@ def contacts_from_reconstruction(
         still = _sigmoid((max_speed - speed) / 0.1)
         result.append(np.clip(near * still, 0.0, 1.0))
     return result
+
+
+# ------------------------------------------------------------------------------- from the video
+@dataclass
+class PlantedOptions:
+    """When a foot part counts as planted from its keypoints cast on the ground."""
+
+    still_speed: float = 0.8
+    """m/s: the cast point's speed (over two frames, after a 3-frame median) below which the part
+    may be planted. A walker's swinging foot moves at 2.5-5 m/s; 1-2 px of keypoint noise cast
+    on ground seen at a grazing angle is 0.3-0.6 m/s."""
+    anchor_radius: float = 0.08
+    """m: a planted run ends when the cast point leaves this radius around the run's median so
+    far (a slow drift is a foot rolling forward or keypoints following the body, not a plant)."""
+    min_frames: int = 3  # shorter runs are noise
+    min_confidence: float = 0.3  # keypoints less visible than this say nothing
+    ground_neighbours: int = 30  # scene points (nearest in the ground plane) giving the local ground height
+
+
+@dataclass
+class PlantedFeet:
+    """Per frame of one person, whether each foot part is planted (NaN: the video does not tell)."""
+
+    parts: dict  # "left_heel", "left_toes", "right_heel", "right_toes" -> (T,) float 1 / 0 / NaN
+    ground_points: dict  # the same names -> (T, 3) cast points (world)
+
+
+def planted_feet(track: HumanTrack, recon: Reconstruction, body, options: PlantedOptions | None = None,
+                 tree: cKDTree | None = None) -> PlantedFeet:  # fmt: skip
+    """The foot parts the video shows planted, for `track` (its frames are `track.frames`) in a
+    reconstruction whose world is Z up (`josh.geometry.world_frame.align_world`). The keypoints
+    must be in the reconstruction's pinhole image (undistorted working-resolution pixels)."""
+    o = options or PlantedOptions()
+    names = list(body.keypoint_names)
+    pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
+    tree = tree if tree is not None else (cKDTree(pts[:, :2]) if len(pts) else None)
+    T_wc = np.asarray(recon.T_wc, np.float64)[track.frames]
+    seconds = np.asarray(track.frames, np.float64) / recon.fps
+    parts, ground = {}, {}
+    for side in ("left", "right"):
+        for part, keypoints in FOOT_PARTS.items():
+            cols = [names.index(f"{side}_{k}") for k in keypoints]
+            uv = np.asarray(track.keypoints2d, np.float64)[:, cols].mean(1)
+            seen = np.asarray(track.keypoints_conf)[:, cols].min(1) >= o.min_confidence
+            g = cast_on_ground(uv, T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
+            seen &= np.isfinite(g).all(1)
+            planted = planted_runs(g, seconds, seen, o)
+            parts[f"{side}_{part}"] = np.where(seen, planted.astype(float), np.nan)
+            ground[f"{side}_{part}"] = g
+    return PlantedFeet(parts, ground)
+
+
+def cast_on_ground(uv: np.ndarray, T_wc: np.ndarray, intrinsics, scene_points: np.ndarray, tree: cKDTree | None,
+                   neighbours: int) -> np.ndarray:  # fmt: skip
+    """World points (T, 3) where the rays through pixels `uv` (T, 2) of cameras `T_wc` (T, 4, 4)
+    meet the ground: z = 0, then (twice) the local height of the scene points nearest in x, y.
+    NaN where a ray does not reach the ground in front of the camera."""
+    d = np.stack([(uv[:, 0] - intrinsics.cx) / intrinsics.focal, (uv[:, 1] - intrinsics.cy) / intrinsics.focal,
+                  np.ones(len(uv))], -1)  # fmt: skip
+    d = (T_wc[:, :3, :3] @ d[..., None])[..., 0]
+    c = T_wc[:, :3, 3]
+    height = np.zeros(len(uv))
+    for step in range(3):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (height - c[:, 2]) / d[:, 2]
+        s = np.where(np.isfinite(s) & (s > 0), s, np.nan)
+        g = c + s[:, None] * d
+        if tree is None or step == 2 or len(scene_points) < neighbours:
+            break
+        ok = np.isfinite(g).all(1)
+        if ok.any():
+            _, idx = tree.query(g[ok, :2], k=neighbours)
+            height[ok] = np.median(scene_points[idx, 2], axis=1)
+    return g
+
+
+def planted_runs(ground: np.ndarray, seconds: np.ndarray, seen: np.ndarray, o: PlantedOptions) -> np.ndarray:
+    """(T,) bool: frames in runs where the cast point is slow (`still_speed`), stays within
+    `anchor_radius` of the run's running median, and lasts `min_frames`. The frame that leaves
+    the anchor belongs to no run, so a slow drift becomes short runs with gaps, never one plant."""
+    T = len(ground)
+    if T < 3:
+        return np.zeros(T, bool)
+    g = ndimage.median_filter(np.nan_to_num(ground), size=(3, 1), mode="nearest")
+    speed = np.full(T, np.inf)
+    speed[1:-1] = np.linalg.norm(g[2:] - g[:-2], axis=1) / np.maximum(seconds[2:] - seconds[:-2], 1e-9)
+    speed[0], speed[-1] = speed[1], speed[-2]
+    slow = (speed < o.still_speed) & seen
+    slow |= ndimage.binary_closing(slow, np.ones(3, bool)) & seen  # one noisy frame does not end a plant
+    out = np.zeros(T, bool)
+    t = 0
+    while t < T:
+        if not slow[t]:
+            t += 1
+            continue
+        start, members = t, [g[t]]
+        t += 1
+        while t < T and slow[t] and np.linalg.norm((g[t] - np.median(members, axis=0))[:2]) <= o.anchor_radius:
+            members.append(g[t])
+            t += 1
+        if t - start >= o.min_frames:
+            out[start:t] = True
+        if t < T and slow[t]:  # left the anchor: that frame is the foot moving, not a new plant yet
+            t += 1
+    return out
+
+
+def contacts_from_video(tracks: list[HumanTrack], recon: Reconstruction, body,
+                        options: PlantedOptions | None = None) -> list[np.ndarray]:  # fmt: skip
+    """Per track (T, n_contact) contact probabilities: the feet from what the video shows
+    (`planted_feet`: heel candidates follow the heel, toe candidates the toes, sole candidates
+    both; a part the video does not see falls back to the other part of that foot), everything
+    else, and feet the video never sees, from `contacts_from_reconstruction`.
+
+    `recon` is the reconstruction in its optimiser frame; it is aligned to gravity here."""
+    from josh.geometry.world_frame import align_world
+
+    aligned = align_world(recon, body)
+    geometric = {p.person_id: c for p, c in zip(recon.people, contacts_from_reconstruction(recon, body))}
+    people = {p.person_id: p for p in aligned.people}
+    pts = np.asarray(aligned.scene_points, np.float64).reshape(-1, 3)
+    tree = cKDTree(pts[:, :2]) if len(pts) else None
+    out = []
+    for track in tracks:
+        person = people.get(track.person_id)
+        if person is None or not np.array_equal(person.frames, track.frames):  # not this reconstruction's person
+            out.append(np.asarray(track.contact_prob).copy())
+            continue
+        prob = geometric[track.person_id].copy()
+        parts = planted_feet(track, aligned, body, options, tree).parts
+        for side in ("left", "right"):
+            heel, toes = parts[f"{side}_heel"], parts[f"{side}_toes"]
+            heel, toes = np.where(np.isnan(heel), toes, heel), np.where(np.isnan(toes), heel, toes)
+            for name, value in (("heel", heel), ("toes", toes), ("sole", heel * toes)):
+                cols = np.asarray(body.contact_sets[f"{side}_{name}"])
+                seen = np.isfinite(value)
+                prob[np.ix_(seen, cols)] = value[seen, None]
+        out.append(prob)
+    return out

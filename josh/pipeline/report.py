@@ -17,6 +17,13 @@ are the candidates the reconstruction puts near the scene and still, so sliding 
 measured on them are small by construction (demo2: 3.5-5.8 mm on them, 23-29 mm on the stance
 foot). The stance rule uses only the body's shape in each frame. Flight phases (running, jumps)
 count as stance: the figures are meant for people who walk or stand.
+- `fs_planted_mm` / `planted_frames`: foot sliding (mm per frame) of the foot parts the *video*
+  shows planted (`josh.perception.contacts.planted_feet`: heel and toe keypoints cast through
+  the final cameras onto the final ground stand still), and the share of frames with such a
+  part; None without the person's 2D keypoints. It is the closest stand-in for the field's FS on
+  ground-truth contact frames, but note that since the contact re-estimate the optimiser is asked
+  to hold exactly these parts still: it checks that it did, on contacts that do not depend on
+  the fitted legs. `fs_mm` checks the legs too (the lowest foot must not slide).
 - `jitter`: the field's jitter of the world joints (`josh.eval.metrics.jitter`, 10 m/s^3), mean
   over runs of consecutive frames.
 And for the camera: `path_m`, the length of its path.
@@ -30,7 +37,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from josh.eval.metrics import jitter
-from josh.perception.contacts import FOOT_SETS, STANCE_MARGIN
+from josh.body.protocol import foot_candidates
+from josh.perception.contacts import STANCE_MARGIN
 from josh.types import PersonResult, Reconstruction
 
 SPEED_WINDOW_S = 0.5
@@ -70,10 +78,6 @@ def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: fl
     return float(np.median(np.concatenate(speeds))) if speeds else math.nan
 
 
-def foot_columns(body) -> np.ndarray:
-    return np.unique(np.concatenate([np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]))
-
-
 def stance_candidates(feet_xyz: np.ndarray, margin: float = STANCE_MARGIN) -> np.ndarray:
     """(T, n_feet) bool: of the foot candidates (T, n_feet, 3), those within `margin` of the
     frame's lowest one (world Z up), i.e. the foot that carries the weight."""
@@ -107,8 +111,27 @@ def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None) -> dict:
-    feet_xyz = np.asarray(person.contact_vertices, np.float64)[:, foot_columns(body)]
+def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, body) -> tuple[float, float]:
+    """(mean mm per frame of the planted parts' candidates over consecutive planted frames,
+    share of frames with a planted part) for a person and its 2D track (same frames)."""
+    from josh.perception.contacts import planted_feet
+
+    parts = planted_feet(track, recon, body).parts
+    X = np.asarray(person.contact_vertices, np.float64)
+    steps, any_planted = [], np.zeros(len(X), bool)
+    for name, planted in parts.items():
+        planted = np.nan_to_num(planted) > 0.5
+        any_planted |= planted
+        cols = np.asarray(body.contact_sets[name])
+        for r in runs(person.frames):
+            both = planted[r][1:] & planted[r][:-1]
+            steps.append(np.linalg.norm(np.diff(X[r][:, cols], axis=0), axis=-1)[both].ravel())
+    steps = np.concatenate(steps) if steps else np.zeros(0)
+    return (float(steps.mean() * 1000.0) if len(steps) else math.nan), float(any_planted.mean()) if len(X) else math.nan
+
+
+def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None, track=None) -> dict:
+    feet_xyz = np.asarray(person.contact_vertices, np.float64)[:, foot_candidates(body)]
     dist = foot_distances(feet_xyz, tree)
     figures = {
         "id": int(person.person_id),
@@ -121,6 +144,9 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDT
     }
     for name, threshold in FAR_THRESHOLDS.items():
         figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan
+    figures["fs_planted_mm"], figures["planted_frames"] = math.nan, math.nan
+    if track is not None and np.array_equal(track.frames, person.frames):
+        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body)
     figures["jitter"] = mean_jitter(person.joints, person.frames, recon.fps)
     return {k: _finite_or_none(v) for k, v in figures.items()}
 
@@ -131,13 +157,16 @@ def camera_path_length(T_wc: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
 
 
-def plausibility(recon: Reconstruction, body) -> dict:
-    """{"camera": {"path_m"}, "people": [per-person figures]} of a reconstruction in the exported frame."""
+def plausibility(recon: Reconstruction, body, tracks=None) -> dict:
+    """{"camera": {"path_m"}, "people": [per-person figures]} of a reconstruction in the exported
+    frame; `tracks`: the people's `HumanTrack`s (2D keypoints in the reconstruction's image), for
+    the planted-foot figures."""
+    by_id = {t.person_id: t for t in tracks or []}
     pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
     tree = cKDTree(pts) if len(pts) else None
     return {
         "camera": {"path_m": camera_path_length(recon.T_wc)},
-        "people": [person_figures(p, recon, body, tree) for p in recon.people if len(p.frames)],
+        "people": [person_figures(p, recon, body, tree, by_id.get(p.person_id)) for p in recon.people if len(p.frames)],
     }
 
 
@@ -171,11 +200,14 @@ def print_summary(report: dict, console) -> None:
     console.print(f"  camera path {report['camera']['path_m']:.2f} m")
     if report["people"]:
         table = Table(title=None, show_edge=False, pad_edge=False)
-        for col in ("person", "frames", "height m", "speed m/s", "FS mm", "far>5cm", "far>20cm", "jitter"):
+        # FS: the stance (lowest) foot; planted: the feet the video shows planted (mm per frame)
+        for col in ("person", "frames", "height m", "m/s", "FS mm", "planted", ">5cm", ">20cm", "jitter"):
             table.add_column(col, justify="right")
         for p in report["people"]:
             table.add_row(str(p["id"]), str(p["frames"]), _fmt(p["height_m"], ".2f"), _fmt(p["speed_mps"], ".2f"),
-                          _fmt(p["fs_mm"], ".1f"), _fmt(p["contact_far_005"], ".0%"), _fmt(p["contact_far_020"], ".0%"),
+                          _fmt(p["fs_mm"], ".1f"), _fmt(p.get("fs_planted_mm"), ".1f"), _fmt(p["contact_far_005"], ".0%"), _fmt(p["contact_far_020"], ".0%"),
                           _fmt(p["jitter"], ".1f"))  # fmt: skip
         console.print(table)
+        console.print("  FS: sliding of the lowest foot; planted: of the feet the video shows planted (mm/frame); "
+                      ">5cm, >20cm: frames whose lowest foot is that far from the scene")  # fmt: skip
     console.print(f"  outputs in {report['out']}")

@@ -283,23 +283,21 @@ def first_contacts(humans: list[HumanTrack], body, source: SourceSpec) -> list[H
 
 def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body,
                          min_kept_fraction: float = 0.25) -> tuple[list[HumanTrack], list[str]]:  # fmt: skip
-    """Contacts re-estimated from a reconstruction (foot height above the scene, world speed).
+    """Contacts re-estimated after a first reconstruction: the feet from what the video shows
+    (keypoints cast through its cameras onto its ground, `contacts_from_video`), the rest from
+    its geometry (near the scene and still).
 
-    A person for whom the reconstruction finds contact in fewer than `min_kept_fraction` of the
-    frames the first estimate had keeps the first estimate (a reconstruction that left the feet
-    far from the scene cannot tell where they touch it); a note says so.
+    A person for whom this finds contact in fewer than `min_kept_fraction` of the frames the
+    first estimate had keeps the first estimate (feet the video hardly shows, or a
+    reconstruction that left them far from the scene, cannot tell where they touch it); a note
+    says so.
     """
-    from josh.perception.contacts import contacts_from_reconstruction
+    from josh.perception.contacts import contacts_from_video
 
     with np.errstate(over="ignore"):
-        new = contacts_from_reconstruction(recon, body)
-    by_id = {p.person_id: (p, c) for p, c in zip(recon.people, new)}
+        new = contacts_from_video(humans, recon, body)
     out, notes = [], []
-    for h in humans:
-        person, prob = by_id.get(h.person_id, (None, None))
-        if person is None or not np.array_equal(person.frames, h.frames):
-            out.append(h)
-            continue
+    for h, prob in zip(humans, new):
         before = int((h.contact_prob > 0.5).any(1).sum())
         after = int((prob > 0.5).any(1).sum())
         if after < min_kept_fraction * before:
