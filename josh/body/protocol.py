@@ -92,8 +92,3 @@ def foot_candidates(body) -> np.ndarray:
     sets = [np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]
     return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)
 
-
-def side_candidates(body, side: str) -> np.ndarray:
-    """Foot candidates of one side ("left" or "right")."""
-    sets = [np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s.startswith(side) and s in body.contact_sets]
-    return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)

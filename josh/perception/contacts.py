@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
-
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from josh.body.protocol import foot_candidates
 from josh.types import HumanTrack, Reconstruction
@@ -96,37 +95,27 @@ class PlantedOptions:
     ground_neighbours: int = 30  # scene points (nearest in the ground plane) giving the local ground height
 
 
-@dataclass
-class PlantedFeet:
-    """Per frame of one person, whether each foot part is planted (NaN: the video does not tell)."""
-
-    parts: dict  # "left_heel", "left_toes", "right_heel", "right_toes" -> (T,) float 1 / 0 / NaN
-    ground_points: dict  # the same names -> (T, 3) cast points (world)
-
-
 def planted_feet(track: HumanTrack, recon: Reconstruction, body, options: PlantedOptions | None = None,
-                 tree: cKDTree | None = None) -> PlantedFeet:  # fmt: skip
-    """The foot parts the video shows planted, for `track` (its frames are `track.frames`) in a
-    reconstruction whose world is Z up (`josh.geometry.world_frame.align_world`). The keypoints
-    must be in the reconstruction's pinhole image (undistorted working-resolution pixels)."""
+                 tree: cKDTree | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per foot part ("left_heel", "left_toes", "right_heel", "right_toes"), (T,) 1 where the video
+    shows it planted, 0 where not, NaN where the video does not tell; for `track` (its frames are
+    `track.frames`) in a reconstruction whose world is Z up (`josh.geometry.world_frame.align_world`).
+    The keypoints must be in the reconstruction's pinhole image (undistorted working-resolution pixels)."""
     o = options or PlantedOptions()
     names = list(body.keypoint_names)
     pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
     tree = tree if tree is not None else (cKDTree(pts[:, :2]) if len(pts) else None)
     T_wc = np.asarray(recon.T_wc, np.float64)[track.frames]
     seconds = np.asarray(track.frames, np.float64) / recon.fps
-    parts, ground = {}, {}
+    keypoints2d, confidence = np.asarray(track.keypoints2d, np.float64), np.asarray(track.keypoints_conf)
+    parts = {}
     for side in ("left", "right"):
         for part, keypoints in FOOT_PARTS.items():
             cols = [names.index(f"{side}_{k}") for k in keypoints]
-            uv = np.asarray(track.keypoints2d, np.float64)[:, cols].mean(1)
-            seen = np.asarray(track.keypoints_conf)[:, cols].min(1) >= o.min_confidence
-            g = cast_on_ground(uv, T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
-            seen &= np.isfinite(g).all(1)
-            planted = planted_runs(g, seconds, seen, o)
-            parts[f"{side}_{part}"] = np.where(seen, planted.astype(float), np.nan)
-            ground[f"{side}_{part}"] = g
-    return PlantedFeet(parts, ground)
+            g = cast_on_ground(keypoints2d[:, cols].mean(1), T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
+            seen = (confidence[:, cols].min(1) >= o.min_confidence) & np.isfinite(g).all(1)
+            parts[f"{side}_{part}"] = np.where(seen, planted_runs(g, seconds, seen, o).astype(float), np.nan)
+    return parts
 
 
 def cast_on_ground(uv: np.ndarray, T_wc: np.ndarray, intrinsics, scene_points: np.ndarray, tree: cKDTree | None,
@@ -206,7 +195,7 @@ def contacts_from_video(tracks: list[HumanTrack], recon: Reconstruction, body,
             out.append(np.asarray(track.contact_prob).copy())
             continue
         prob = geometric[track.person_id].copy()
-        parts = planted_feet(track, aligned, body, options, tree).parts
+        parts = planted_feet(track, aligned, body, options, tree)
         for side in ("left", "right"):
             heel, toes = parts[f"{side}_heel"], parts[f"{side}_toes"]
             heel, toes = np.where(np.isnan(heel), toes, heel), np.where(np.isnan(toes), heel, toes)

@@ -116,14 +116,14 @@ def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, bod
     share of frames with a planted part) for a person and its 2D track (same frames)."""
     from josh.perception.contacts import planted_feet
 
-    parts = planted_feet(track, recon, body).parts
     X = np.asarray(person.contact_vertices, np.float64)
+    consecutive = runs(person.frames)
     steps, any_planted = [], np.zeros(len(X), bool)
-    for name, planted in parts.items():
+    for name, planted in planted_feet(track, recon, body).items():
         planted = np.nan_to_num(planted) > 0.5
         any_planted |= planted
         cols = np.asarray(body.contact_sets[name])
-        for r in runs(person.frames):
+        for r in consecutive:
             both = planted[r][1:] & planted[r][:-1]
             steps.append(np.linalg.norm(np.diff(X[r][:, cols], axis=0), axis=-1)[both].ravel())
     steps = np.concatenate(steps) if steps else np.zeros(0)

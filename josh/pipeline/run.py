@@ -253,12 +253,12 @@ def _reconstruct(run: Run):
     recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, settings.optim))
 
     if src.contacts.builtin and humans:
-        k_refine = _versioned_key("refine", {"config": settings.refine_optim()}, [k_opt])
+        refine_config = settings.refine_optim()
+        k_refine = _versioned_key("refine", {"config": refine_config}, [k_opt])
 
         def refine(adv):
             tracks, notes = stages.contacts_from_result(humans, recon, run.body)
-            return {"recon": stages.optimise(assemble(tracks), run.body, settings.refine_optim()), "notes": notes,
-                    "humans": tracks}  # fmt: skip
+            return {"recon": stages.optimise(assemble(tracks), run.body, refine_config), "notes": notes, "humans": tracks}
 
         refined = run.stage("refine", k_refine, refine)
         recon, humans = refined["recon"], refined["humans"]
