@@ -5,7 +5,7 @@ import roma
 import torch
 
 from josh.geometry.camera import backproject, interpolate_poses, interpolation_weights, project, to_camera, to_world
-from josh.optimize.contact import lookup_partners, nearest_background_maps
+from josh.optimize.contact import fill_occluded_depth, lookup_partners, nearest_background_maps
 
 
 def test_project_backproject_roundtrip():
@@ -57,3 +57,35 @@ def test_lookup_partners_vectorised():
     assert partner.tolist()[:2] == [1 * 5 + 0, 3 * 5 + 2]
     assert inside.tolist() == [True, True, False]
     assert np.isclose(float(d[0]), 4.0)
+
+
+def _ground_and_wall(h: int = 40, w: int = 60, horizon: int = 12, wall_inverse_depth: float = 0.05) -> np.ndarray:
+    """Inverse depth of a level camera's view: a far wall above the row where it meets the
+    ground, the ground plane below (inverse depth affine in the row)."""
+    rows = np.arange(h, dtype=float)[:, None] * np.ones((1, w))
+    ground = wall_inverse_depth + 0.02 * (rows - horizon)
+    return np.where(rows < horizon, wall_inverse_depth, ground)
+
+
+def test_fill_is_exact_on_a_plane():
+    h, w = 30, 40
+    v, u = np.mgrid[0:h, 0:w].astype(float)
+    depth = 1.0 / (0.1 + 0.004 * u + 0.02 * v)  # a tilted plane: inverse depth affine in the pixel
+    bg = np.ones((1, h, w), bool)
+    bg[0, 8:26, 15:24] = False
+    for row_weight in (1.0, 3.0):
+        filled = fill_occluded_depth(depth[None], bg, row_weight)
+        np.testing.assert_allclose(filled[0], depth, rtol=1e-5)
+
+
+def test_fill_behind_a_standing_person_follows_the_ground_beside_the_feet():
+    inverse = _ground_and_wall()
+    depth = (1.0 / inverse)[None]
+    bg = np.ones(depth.shape, bool)
+    bg[0, 4:, 26:34] = False  # a person near the camera: head against the wall, legs to the image's bottom
+    feet = (36, 30)
+    truth = depth[0][feet]
+    err = {rw: abs(fill_occluded_depth(depth, bg, rw)[0][feet] / truth - 1.0) for rw in (1.0, 3.0)}
+    # isotropic: the far wall around the head pulls the surface behind the feet back (lower)
+    assert err[1.0] > 0.03
+    assert err[3.0] < err[1.0] / 5 and err[3.0] < 0.005

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, appearance_distance, box_iou
+from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, appearance_distance, box_iou, jump_weights
 
 K = 23
 HEIGHT = 200.0  # px
@@ -142,3 +142,23 @@ def test_helpers():
     assert appearance_distance(h, h) == pytest.approx(0.0, abs=1e-7)
     assert appearance_distance(h, np.array([0.0, 0.0, 1.0])) == pytest.approx(1.0)
     assert appearance_distance(None, h) == 0.0
+
+
+def test_jump_weights_keep_real_motion_and_drop_jumps():
+    T = 30
+    frames = np.arange(T)
+    height = np.full(T, 200.0)
+    kp = np.zeros((T, 2, 2), np.float32)
+    kp[:, 0, 0] = 5.0 * frames  # a keypoint moving steadily
+    kp[:, 1, 0] = np.minimum(frames, 12) * 8.0  # a foot that swings, then stops at once
+    kp[20:22, 0, 1] += 30.0  # two frames of a 0.15-box-height jump
+    w = jump_weights(kp, frames, height)
+    assert w[20:22, 0].max() < 0.05
+    keep = np.ones(T, bool)
+    keep[20:22] = False
+    assert w[keep, 0].min() > 0.99 and w[:, 1].min() > 0.99
+    # frames that are not consecutive are not compared: two frames seen elsewhere between gaps
+    seen = np.concatenate([np.arange(10), [40, 41], np.arange(60, 70)])
+    elsewhere = np.zeros((len(seen), 1, 2), np.float32)
+    elsewhere[10:12] = 400.0
+    assert jump_weights(elsewhere, seen, np.full(len(seen), 200.0)).min() > 0.99

@@ -74,9 +74,10 @@ class OptimConfig:
     already say how the body is bent, so by default L_c1 places bodies rather than deforms them.
     Stillness (L_c2) always acts on the pose: a planted foot is held by the leg turning over it."""
     contact_row_weight: float = 3.0
-    """The nearest-background search weighs vertical pixel distance this much more than horizontal:
-    on ground seen by a camera with little roll, depth is constant along an image row but changes
-    fast across rows, so a same-row neighbour is the better stand-in for the occluded ground."""
+    """The nearest-background search and the fill of the surface behind people weigh vertical
+    pixel distance this much more than horizontal: on ground seen by a camera with little roll,
+    depth is constant along an image row but changes fast across rows, so a same-row neighbour is
+    the better stand-in for the occluded ground."""
 
     # --- output ----------------------------------------------------------------------------------
     scene_voxel: float = 0.05  # m, voxel size of the exported scene point cloud

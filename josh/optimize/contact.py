@@ -42,7 +42,7 @@ def nearest_background_maps(background: np.ndarray, row_weight: float = 1.0) -> 
     return index, distance
 
 
-def fill_occluded_depth(depth: np.ndarray, background: np.ndarray) -> np.ndarray:
+def fill_occluded_depth(depth: np.ndarray, background: np.ndarray, row_weight: float = 1.0) -> np.ndarray:
     """Depth maps with every non-background pixel (people, invalid) filled by harmonic
     interpolation of the inverse depth from the surrounding background.
 
@@ -52,6 +52,13 @@ def fill_occluded_depth(depth: np.ndarray, background: np.ndarray) -> np.ndarray
     sub-pixel precision (bilinear lookups), where the nearest visible pixel would be a whole
     depth-map row away (~15 cm of depth on the ground at 5 m with 8-pixel cells). Regions not
     connected to any background stay 0. One sparse Laplace solve per keyframe (set-up only).
+
+    `row_weight` > 1 measures vertical steps as that many pixels (the Laplacian's vertical
+    coupling is 1 / row_weight**2), so the fill follows image rows. Still exact for planes, but
+    a standing person's feet are then filled mostly from the ground beside them rather than
+    from the far wall or street around their head, whose inverse depth an isotropic fill mixes
+    in: on demo2 that put the surface behind the people 4 cm (median) below the visible ground,
+    and 12 cm at the image's bottom rows.
     """
     K, h, w = depth.shape
     out = np.where(background, depth, 0.0).astype(np.float64)
@@ -59,7 +66,7 @@ def fill_occluded_depth(depth: np.ndarray, background: np.ndarray) -> np.ndarray
         known = background[k] & (depth[k] > 0)
         if not known.any() or known.all():
             continue
-        out[k] = _harmonic_fill(_inverse(depth[k], known), known)
+        out[k] = _harmonic_fill(_inverse(depth[k], known), known, 1.0 / row_weight**2)
         filled = out[k] > 0
         out[k][filled] = 1.0 / out[k][filled]
     return out.astype(np.float32)
@@ -70,8 +77,9 @@ def _inverse(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0)
 
 
-def _harmonic_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Solve the 4-neighbour Laplace equation on the unknown pixels with the known ones fixed."""
+def _harmonic_fill(values: np.ndarray, known: np.ndarray, vertical_coupling: float = 1.0) -> np.ndarray:
+    """Solve the 4-neighbour Laplace equation on the unknown pixels with the known ones fixed
+    (vertical neighbours weighted `vertical_coupling`, horizontal ones 1)."""
     h, w = values.shape
     unknown = np.flatnonzero(~known.ravel())
     index = np.full(h * w, -1)
@@ -81,16 +89,17 @@ def _harmonic_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     rhs = np.zeros(len(unknown))
     degree = np.zeros(len(unknown))
     for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        weight = vertical_coupling if dr else 1.0
         r, c = rows + dr, cols + dc
         inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        degree += inside
+        degree += weight * inside
         nb = np.where(inside, r * w + c, 0)
         nb_unknown = inside & (index[nb] >= 0)
         A_rows.append(np.flatnonzero(nb_unknown))
         A_cols.append(index[nb[nb_unknown]])
-        A_vals.append(-np.ones(int(nb_unknown.sum())))
+        A_vals.append(np.full(int(nb_unknown.sum()), -weight))
         nb_known = inside & (index[nb] < 0)
-        rhs[nb_known] += values.ravel()[nb[nb_known]]
+        rhs[nb_known] += weight * values.ravel()[nb[nb_known]]
     n = len(unknown)
     A = sparse.csr_matrix((np.concatenate(A_vals + [degree]), (np.concatenate(A_rows + [np.arange(n)]),
                            np.concatenate(A_cols + [np.arange(n)]))), shape=(n, n))  # fmt: skip

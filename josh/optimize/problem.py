@@ -119,7 +119,7 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
     K = kfs.n_keyframes
     background = kfs.background & (kfs.depth > 0)
     nb_index, nb_distance = nearest_background_maps(background, config.contact_row_weight)
-    filled = fill_occluded_depth(kfs.depth, background)
+    filled = fill_occluded_depth(kfs.depth, background, config.contact_row_weight)
     corr = _subsample(inputs.correspondences, config.max_correspondences, config.seed)
     rows = _people_rows(inputs)
     left, alpha = interpolation_weights(kfs.frame_ids, rows["frame"]) if K else (np.zeros(0, int), np.zeros(0))

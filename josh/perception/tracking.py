@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 TORSO = [5, 6, 11, 12]  # shoulders and hips in the 23-keypoint order
@@ -275,4 +276,29 @@ class PersonTracker:
         )
 
 
-__all__ = ["TrackerOptions", "Detection", "Track", "PersonTracker", "box_iou", "keypoint_distance", "appearance_distance"]
+def jump_weights(keypoints2d: np.ndarray, frames: np.ndarray, box_height: np.ndarray,
+                 window: int = 5, scale: float = 0.03) -> np.ndarray:  # fmt: skip
+    """(T, K) confidence factors in (0, 1] for a track's keypoints (T, K, 2): 1 / (1 + (d / scale)^2),
+    d = a keypoint's distance from the median of its own positions over `window` consecutive
+    frames, in the person's box heights (T,).
+
+    Why: a pose network gives confident keypoints that jump for a frame or two where people
+    overlap (demo2: the woman's head keypoints swing 25-30 px frame to frame, all at confidence
+    0.99, while the man behind her crosses); fitted as they are, they become the body's jitter. A
+    running median follows real motion, steps included (a planted foot stops at once), but not a
+    jump of one or two frames, so only the jumps lose weight."""
+    T = len(keypoints2d)
+    weights = np.ones(keypoints2d.shape[:2], np.float32)
+    frames = np.asarray(frames)
+    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    for run in np.split(np.arange(T), cuts):
+        if len(run) < 3:
+            continue
+        kp = keypoints2d[run]
+        median = ndimage.median_filter(kp, size=(min(window, len(run)), 1, 1), mode="nearest")
+        d = np.linalg.norm(kp - median, axis=-1) / np.maximum(box_height[run, None], 1.0)
+        weights[run] = 1.0 / (1.0 + (d / scale) ** 2)
+    return weights
+
+
+__all__ = ["TrackerOptions", "Detection", "Track", "PersonTracker", "box_iou", "jump_weights", "keypoint_distance", "appearance_distance"]

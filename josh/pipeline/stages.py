@@ -252,9 +252,12 @@ def scene_pointmaps(clip: Clip, spec: SourceSpec, people: PeopleStage, config) -
 # ------------------------------------------------------------------------------------------ bodies
 def fit_local_bodies(people: PeopleStage, scene: SceneEstimate, body, fps: float, config) -> list[HumanTrack]:
     """Camera-frame bodies: fitted to the built-in 2D tracks (keypoints moved to the scene's
-    undistorted pinhole image first), or the learned front-end's as they are."""
+    undistorted pinhole image first, keypoints that jump for a frame or two down-weighted:
+    `jump_weights`), or the learned front-end's as they are. The lowered confidences stay with
+    the tracks, so the joint optimisation's 2D term and the video contacts see them too."""
     from josh.perception.bodyfit import fit_bodies
     from josh.perception.scene import undistort_pixels
+    from josh.perception.tracking import jump_weights
 
     if people.fitted:
         return list(people.fitted)
@@ -263,7 +266,8 @@ def fit_local_bodies(people: PeopleStage, scene: SceneEstimate, body, fps: float
     intr = scene.intrinsics
     tracks = [
         dataclasses.replace(t, keypoints2d=undistort_pixels(t.keypoints2d, intr, scene.camera_model, scene.distortion)
-                            .astype(np.float32))  # fmt: skip
+                            .astype(np.float32),
+                            keypoints_conf=t.keypoints_conf * jump_weights(t.keypoints2d, t.frames, t.boxes[:, 3] - t.boxes[:, 1]))  # fmt: skip
         for t in people.tracks
     ]
     return fit_bodies(tracks, intr.focal, intr.cx, intr.cy, body, fps, config)
