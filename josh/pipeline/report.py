@@ -111,15 +111,17 @@ def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, body) -> tuple[float, float]:
+def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, body,
+                         ground_tree: cKDTree | None = None) -> tuple[float, float]:  # fmt: skip
     """(mean mm per frame of the planted parts' candidates over consecutive planted frames,
-    share of frames with a planted part) for a person and its 2D track (same frames)."""
+    share of frames with a planted part) for a person and its 2D track (same frames);
+    `ground_tree`: the scene points' x, y (built here when not given)."""
     from josh.perception.contacts import planted_feet
 
     X = np.asarray(person.contact_vertices, np.float64)
     consecutive = runs(person.frames)
     steps, any_planted = [], np.zeros(len(X), bool)
-    for name, planted in planted_feet(track, recon, body).items():
+    for name, planted in planted_feet(track, recon, body, tree=ground_tree).items():
         planted = np.nan_to_num(planted) > 0.5
         any_planted |= planted
         cols = np.asarray(body.contact_sets[name])
@@ -130,7 +132,8 @@ def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, bod
     return (float(steps.mean() * 1000.0) if len(steps) else math.nan), float(any_planted.mean()) if len(X) else math.nan
 
 
-def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None, track=None) -> dict:
+def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None, track=None,
+                   ground_tree: cKDTree | None = None) -> dict:  # fmt: skip
     feet_xyz = np.asarray(person.contact_vertices, np.float64)[:, foot_candidates(body)]
     dist = foot_distances(feet_xyz, tree)
     figures = {
@@ -146,7 +149,7 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDT
         figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan
     figures["fs_planted_mm"], figures["planted_frames"] = math.nan, math.nan
     if track is not None and np.array_equal(track.frames, person.frames):
-        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body)
+        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body, ground_tree)
     figures["jitter"] = mean_jitter(person.joints, person.frames, recon.fps)
     return {k: _finite_or_none(v) for k, v in figures.items()}
 
@@ -164,9 +167,11 @@ def plausibility(recon: Reconstruction, body, tracks=None) -> dict:
     by_id = {t.person_id: t for t in tracks or []}
     pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
     tree = cKDTree(pts) if len(pts) else None
+    ground_tree = cKDTree(pts[:, :2]) if len(pts) and by_id else None  # one for every person's cast keypoints
     return {
         "camera": {"path_m": camera_path_length(recon.T_wc)},
-        "people": [person_figures(p, recon, body, tree, by_id.get(p.person_id)) for p in recon.people if len(p.frames)],
+        "people": [person_figures(p, recon, body, tree, by_id.get(p.person_id), ground_tree)
+                   for p in recon.people if len(p.frames)],
     }
 
 
