@@ -80,9 +80,11 @@ def test_cast_on_ground_meets_the_local_ground():
     assert np.isnan(cast_on_ground(sky, T[None], intr, step, cKDTree(step[:, :2]), 30)).all()
 
 
-def _walker_seen_by_the_camera(body, n=60):
+def _walker_seen_by_the_camera(body, n=60, toes=False):
     """The synthetic reconstruction's first walker with a 2D track whose heels follow a gait on
-    the ground (projected through the reconstruction's cameras), toes unseen (confidence 0)."""
+    the ground (projected through the reconstruction's cameras), toes unseen (confidence 0); with
+    `toes`, the big toes follow the same gait 0.2 m ahead, seen, and the small toes are the big
+    toes' low-confidence copies (what a one-toe-point detector gives)."""
     internal, world_to_internal = synthetic_reconstruction(body, n_frames=n, n_people=1)
     world = apply_world_transform(internal, rigid_inverse(world_to_internal))
     g = np.arange(-4.0, 8.0, 0.1)
@@ -100,13 +102,17 @@ def _walker_seen_by_the_camera(body, n=60):
     right, right_truth = right[9:], right_truth[9:]
     names = list(body.keypoint_names)
     kp, conf = np.zeros((n, len(names), 2)), np.zeros((n, len(names)))
-    for name, track, offset in (("left_heel", left, 0.12), ("right_heel", right, -0.12)):
-        X = start + track[:, :1] * heading + offset * side
+    points = [("left_heel", left, 0.12, 0.0, 1.0), ("right_heel", right, -0.12, 0.0, 1.0)]
+    if toes:
+        points += [(f"{s}_{toe}", t, o, 0.2, c) for s, t, o in (("left", left, 0.12), ("right", right, -0.12))
+                   for toe, c in (("big_toe", 1.0), ("small_toe", 0.1))]  # fmt: skip
+    for name, track, offset, ahead, confidence in points:
+        X = start + (track[:, :1] + ahead) * heading + offset * side
         T = world.T_wc[person.frames]
         x = np.einsum("nji,nj->ni", T[:, :3, :3], X - T[:, :3, 3])
         f, cx, cy = world.intrinsics.focal, world.intrinsics.cx, world.intrinsics.cy
         kp[:, names.index(name)] = np.c_[f * x[:, 0] / x[:, 2] + cx, f * x[:, 1] / x[:, 2] + cy]
-        conf[:, names.index(name)] = 1.0
+        conf[:, names.index(name)] = confidence
     track = HumanTrack(person_id=person.person_id, frames=person.frames, root_rotmat=np.zeros((n, 3, 3)),
                        root_transl=np.zeros((n, 3)), body_pose=np.zeros((n, body.n_pose_bones, 3)),
                        shape=person.shape, keypoints2d=kp, keypoints_conf=conf,
@@ -125,6 +131,17 @@ def test_contacts_from_video_follow_the_heels_the_video_shows(body):
     # a track of another person's frames is left as it was
     other = dataclasses.replace(track, person_id=99, contact_prob=np.full_like(track.contact_prob, 0.25))
     assert np.all(contacts_from_video([other], internal, body)[0] == 0.25)
+
+
+def test_toes_are_seen_through_their_visible_keypoint(body):
+    from josh.perception.contacts import planted_feet
+
+    _, world, track, left_truth, right_truth = _walker_seen_by_the_camera(body, toes=True)
+    parts = planted_feet(track, world, body)
+    for side, truth in (("left", left_truth), ("right", right_truth)):
+        toes = parts[f"{side}_toes"]
+        assert np.isfinite(toes).all(), side  # one visible toe point is enough to see the toes
+        assert ((toes > 0.5) == truth).mean() >= 0.85, side
 
 
 def test_report_measures_sliding_of_the_feet_the_video_shows_planted(body):

@@ -112,10 +112,22 @@ def planted_feet(track: HumanTrack, recon: Reconstruction, body, options: Plante
     for side in ("left", "right"):
         for part, keypoints in FOOT_PARTS.items():
             cols = [names.index(f"{side}_{k}") for k in keypoints]
-            g = cast_on_ground(keypoints2d[:, cols].mean(1), T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
-            seen = (confidence[:, cols].min(1) >= o.min_confidence) & np.isfinite(g).all(1)
+            uv, visible = _visible_mean(keypoints2d[:, cols], confidence[:, cols], o.min_confidence)
+            g = cast_on_ground(uv, T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
+            seen = visible & np.isfinite(g).all(1)
             parts[f"{side}_{part}"] = np.where(seen, planted_runs(g, seconds, seen, o).astype(float), np.nan)
     return parts
+
+
+def _visible_mean(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidence: float):
+    """Per frame, the mean pixel (T, 2) of a part's keypoints (T, k, 2) that are visible enough, and
+    whether any is. Any, not all: a part is seen when one of its keypoints is (the small toe is a
+    low-confidence copy of the big toe when the detector has only one toe point)."""
+    use = confidence >= min_confidence
+    n = use.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        uv = (keypoints2d * use[..., None]).sum(1) / n[:, None]
+    return uv, n > 0
 
 
 def cast_on_ground(uv: np.ndarray, T_wc: np.ndarray, intrinsics, scene_points: np.ndarray, tree: cKDTree | None,
