@@ -1,0 +1,91 @@
+"""`josh run` on clips of another kind made from one clip: does the reconstruction follow what was done to it?
+
+    PYTHONPATH=. python benchmarks/clip_variants.py VIDEO [--variants original,half_rate,slow_motion,portrait]
+        [--out /tmp/josh_variants]
+
+Each variant is made with PyAV in the output folder (never committed), then reconstructed from nothing:
+- `original`: the clip as it is (re-encoded at 960 px on the long side, like the others);
+- `half_rate`: every other frame at half the frame rate. The same motion in real time: speeds and
+  the camera path should match the original's;
+- `slow_motion`: every frame shown twice at the original frame rate, so everything moves at half
+  speed and the camera stands still every other frame: speeds should halve, statures and the
+  camera path should not change;
+- `portrait`: the middle 9:16 of the picture (a narrow view: the focal is poorly determined).
+Per variant: frames, focal (px at the variant's working resolution), camera path, and per
+person frames, stature, speed, both foot-sliding figures, far-contact shares and jitter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = ("original", "half_rate", "slow_motion", "portrait")
+
+
+def variant_frames(video: Path, variant: str):
+    """(RGB frames, frame rate) of a variant, frames streamed at working resolution (even sizes)."""
+    from josh.perception.video import iter_frames, probe
+
+    fps = probe(video).fps
+    even = lambda rgb: rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # noqa: E731
+    if variant == "original":
+        return (even(rgb) for _, rgb in iter_frames(video)), fps
+    if variant == "half_rate":
+        return (even(rgb) for _, rgb in iter_frames(video, stride=2)), fps / 2
+    if variant == "slow_motion":
+        return (even(rgb) for _, rgb in iter_frames(video) for _ in range(2)), fps
+    if variant == "portrait":
+        def crop(rgb):
+            h, w = rgb.shape[:2]
+            width = int(h * 9 / 16) // 2 * 2
+            return np.ascontiguousarray(rgb[:, (w - width) // 2 : (w - width) // 2 + width])
+
+        return (even(crop(rgb)) for _, rgb in iter_frames(video, long_side=None)), fps
+    raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+
+
+def make_variant(video: Path, variant: str, dst: Path) -> Path:
+    from josh.testing.videos import write_video
+
+    frames, fps = variant_frames(video, variant)
+    return write_video(dst, frames, fps, codec="libx264")
+
+
+def summary(report: dict) -> dict:
+    keys = ("frames", "height_m", "speed_mps", "fs_mm", "fs_planted_mm", "contact_far_005", "contact_far_020", "jitter")
+    r2 = lambda x: None if x is None else round(float(x), 3)  # noqa: E731
+    return {
+        "frames": report["frames"], "total_s": r2(report["total_s"]), "focal_px": r2(report["focal_px"]),
+        "camera_path_m": r2(report["camera"]["path_m"]), "scene": report["scene"].get("source"),
+        "people": [{"id": p["id"], **{k: r2(p.get(k)) for k in keys}} for p in report["people"]],
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/josh_variants"))
+    args = parser.parse_args()
+
+    from josh.pipeline.options import RunOptions
+    from josh.pipeline.run import Settings, run_pipeline
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for variant in args.variants.split(","):
+        clip = make_variant(args.video, variant, args.out / f"{variant}.mp4")
+        out = args.out / variant
+        shutil.rmtree(out, ignore_errors=True)
+        results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False), Settings()))
+        print(json.dumps({variant: results[variant]}), flush=True)
+    (args.out / "variants.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
