@@ -10,6 +10,8 @@ Each variant is made with PyAV in the output folder (never committed), then reco
 - `slow_motion`: every frame shown twice at the original frame rate, so everything moves at half
   speed and the camera stands still every other frame: speeds should halve, statures and the
   camera path should not change;
+- `repeat_every_4th`: every 4th frame shown twice, at 1.25 x the frame rate (what a 24 -> 30 fps
+  conversion does to a clip): the same motion in real time, with a stutter;
 - `portrait`: the middle 9:16 of the picture (a narrow view: the focal is poorly determined).
 Per variant: frames, focal (px at the variant's working resolution), camera path, and per
 person frames, stature, speed, both foot-sliding figures, far-contact shares and jitter.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("original", "half_rate", "slow_motion", "portrait")
+VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "portrait")
 
 
 def variant_frames(video: Path, variant: str):
@@ -39,6 +41,8 @@ def variant_frames(video: Path, variant: str):
         return (even(rgb) for _, rgb in iter_frames(video, stride=2)), fps / 2
     if variant == "slow_motion":
         return (even(rgb) for _, rgb in iter_frames(video) for _ in range(2)), fps
+    if variant == "repeat_every_4th":
+        return (even(rgb) for i, rgb in iter_frames(video) for _ in range(2 if i % 4 == 3 else 1)), fps * 1.25
     if variant == "portrait":
         def crop(rgb):
             h, w = rgb.shape[:2]
