@@ -413,6 +413,13 @@ def test_camera_jumps_keep_the_longest_consistent_piece():
     broken[86:] += [0.2, 0.0, 0.0]  # the rest of the clip placed apart
     bad = camera_jumps(ids, broken, 6.0, 15)
     assert not bad[:75].any() and bad[75:].all()
+    # every frame shown twice (slow motion): the camera stands still every other frame
+    repeated = np.repeat(walk[:50], 2, axis=0) + 1e-6 * rng.standard_normal((100, 3))
+    assert not camera_jumps(ids, repeated, 6.0, 15).any()
+    repeated_broken = repeated.copy()
+    repeated_broken[70:] += [0.3, 0.0, 0.0]
+    bad = camera_jumps(ids, repeated_broken, 6.0, 15)
+    assert not bad[:70].any() and bad[70:].all()
 
 
 def test_focal_ambiguity_from_the_search():
