@@ -91,3 +91,24 @@ def test_demo_cut_second_run_reuses_every_stage(demo_run):
     assert report["cached_stages"] == ["decode", "people", "scene", "bodies", "contacts", "optimise", "refine"]
     assert report["focal_px"] == before["focal_px"] and report["people"] == before["people"]
     assert report["total_s"] < before["total_s"]
+
+
+def test_demo_cut_with_every_frame_shown_twice_keeps_its_camera(demo_run, tmp_path):
+    """Repeated frames (frame-rate conversion, slow motion by repetition) make every other camera
+    step zero; the camera-path check once took every real step for a jump and threw SfM out."""
+    from josh.testing.videos import cut_video
+
+    _, out, _, env, done = demo_run
+    assert done.returncode == 0
+    plain = json.loads((out / "report.json").read_text())
+    clip = cut_video(DEMO, tmp_path / "held.mp4", VIDEO_FRAMES, LONG_SIDE, hold=STRIDE)
+    held = tmp_path / "out"
+    cmd = [sys.executable, "-m", "josh.cli", "run", str(clip), "-o", str(held), "--keyframe-every", str(3 * STRIDE), "-q"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((held / "report.json").read_text())
+    assert report["frames"] == VIDEO_FRAMES and report["fps"] == 30.0
+    assert report["scene"]["source"] == "sfm" and report["scene"]["registered_frames"] == VIDEO_FRAMES
+    assert not any("apart from the camera's path" in w for w in report.get("warnings", [])), report.get("warnings")
+    # the same frames at the same times as the plain cut: the same camera path, within SfM's spread
+    assert 0.7 < report["camera"]["path_m"] / plain["camera"]["path_m"] < 1.4

@@ -55,17 +55,21 @@ def truncated_copy(src, dst, fraction: float = 0.6) -> Path:
     return Path(dst)
 
 
-def cut_video(src, dst, n_frames: int, long_side: int, start: int = 0) -> Path:
+def cut_video(src, dst, n_frames: int, long_side: int, start: int = 0, hold: int = 1) -> Path:
     """`n_frames` frames of `src` from `start`, resized to `long_side`, re-encoded (H.264 when
-    available, else MPEG-4 part 2) at the source frame rate."""
+    available, else MPEG-4 part 2) at the source frame rate. With `hold` > 1 only every `hold`-th
+    frame is taken and shown `hold` times (same length and real time, motion in steps: the
+    repeated frames of a frame-rate conversion or of slow motion made by repetition)."""
     from josh.perception.video import iter_frames, probe
 
     fps = probe(src).fps
-    frames = (rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
-              for _, rgb in iter_frames(src, long_side=long_side, start=start, max_frames=n_frames))  # fmt: skip
+
+    def frames():
+        for _, rgb in iter_frames(src, long_side=long_side, start=start, max_frames=-(-n_frames // hold), stride=hold):
+            for _ in range(hold):
+                yield rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
+
     try:
-        return write_video(dst, frames, fps, codec="libx264")
+        return write_video(dst, frames(), fps, codec="libx264")
     except Exception:  # an FFmpeg build without x264
-        frames = (rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
-                  for _, rgb in iter_frames(src, long_side=long_side, start=start, max_frames=n_frames))  # fmt: skip
-        return write_video(dst, frames, fps, codec="mpeg4")
+        return write_video(dst, frames(), fps, codec="mpeg4")
