@@ -30,34 +30,34 @@ VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "portrai
 
 
 def variant_frames(video: Path, variant: str):
-    """(RGB frames, frame rate) of a variant, frames streamed at working resolution (even sizes)."""
+    """(a function giving the variant's RGB frames, streamed at working resolution, frame rate)."""
     from josh.perception.video import iter_frames, probe
+    from josh.testing.videos import even_size
 
     fps = probe(video).fps
-    even = lambda rgb: rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # noqa: E731
     if variant == "original":
-        return (even(rgb) for _, rgb in iter_frames(video)), fps
+        return lambda: (even_size(rgb) for _, rgb in iter_frames(video)), fps
     if variant == "half_rate":
-        return (even(rgb) for _, rgb in iter_frames(video, stride=2)), fps / 2
+        return lambda: (even_size(rgb) for _, rgb in iter_frames(video, stride=2)), fps / 2
     if variant == "slow_motion":
-        return (even(rgb) for _, rgb in iter_frames(video) for _ in range(2)), fps
+        return lambda: (even_size(rgb) for _, rgb in iter_frames(video) for _ in range(2)), fps
     if variant == "repeat_every_4th":
-        return (even(rgb) for i, rgb in iter_frames(video) for _ in range(2 if i % 4 == 3 else 1)), fps * 1.25
+        return lambda: (even_size(rgb) for i, rgb in iter_frames(video) for _ in range(2 if i % 4 == 3 else 1)), fps * 1.25
     if variant == "portrait":
         def crop(rgb):
             h, w = rgb.shape[:2]
             width = int(h * 9 / 16) // 2 * 2
             return np.ascontiguousarray(rgb[:, (w - width) // 2 : (w - width) // 2 + width])
 
-        return (even(crop(rgb)) for _, rgb in iter_frames(video, long_side=None)), fps
+        return lambda: (even_size(crop(rgb)) for _, rgb in iter_frames(video, long_side=None)), fps
     raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 
 def make_variant(video: Path, variant: str, dst: Path) -> Path:
-    from josh.testing.videos import write_video
+    from josh.testing.videos import write_h264
 
     frames, fps = variant_frames(video, variant)
-    return write_video(dst, frames, fps, codec="libx264")
+    return write_h264(dst, frames, fps)
 
 
 def summary(report: dict) -> dict:

@@ -276,6 +276,16 @@ class PersonTracker:
         )
 
 
+def runs(frames: np.ndarray) -> list[slice]:
+    """Slices of rows whose frames are consecutive (frame[i + 1] = frame[i] + 1)."""
+    frames = np.asarray(frames)
+    if len(frames) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    bounds = np.concatenate([[0], cuts, [len(frames)]])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def jump_weights(keypoints2d: np.ndarray, frames: np.ndarray, box_height: np.ndarray,
                  window: int = 5, scale: float = 0.03) -> np.ndarray:  # fmt: skip
     """(T, K) confidence factors in (0, 1] for a track's keypoints (T, K, 2): 1 / (1 + (d / scale)^2),
@@ -287,18 +297,15 @@ def jump_weights(keypoints2d: np.ndarray, frames: np.ndarray, box_height: np.nda
     0.99, while the man behind her crosses); fitted as they are, they become the body's jitter. A
     running median follows real motion, steps included (a planted foot stops at once), but not a
     jump of one or two frames, so only the jumps lose weight."""
-    T = len(keypoints2d)
     weights = np.ones(keypoints2d.shape[:2], np.float32)
-    frames = np.asarray(frames)
-    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
-    for run in np.split(np.arange(T), cuts):
-        if len(run) < 3:
+    for run in runs(frames):
+        if run.stop - run.start < 3:
             continue
         kp = keypoints2d[run]
-        median = ndimage.median_filter(kp, size=(min(window, len(run)), 1, 1), mode="nearest")
+        median = ndimage.median_filter(kp, size=(min(window, len(kp)), 1, 1), mode="nearest")
         d = np.linalg.norm(kp - median, axis=-1) / np.maximum(box_height[run, None], 1.0)
         weights[run] = 1.0 / (1.0 + (d / scale) ** 2)
     return weights
 
 
-__all__ = ["TrackerOptions", "Detection", "Track", "PersonTracker", "box_iou", "jump_weights", "keypoint_distance", "appearance_distance"]
+__all__ = ["TrackerOptions", "Detection", "Track", "PersonTracker", "box_iou", "jump_weights", "keypoint_distance", "runs", "appearance_distance"]

@@ -39,6 +39,7 @@ from scipy.spatial import cKDTree
 from josh.eval.metrics import jitter
 from josh.body.protocol import foot_candidates
 from josh.perception.contacts import STANCE_MARGIN
+from josh.perception.tracking import runs
 from josh.types import PersonResult, Reconstruction
 
 SPEED_WINDOW_S = 0.5
@@ -54,16 +55,6 @@ def standing_height(body, shape) -> float:
     verts = verts[0].double().numpy()
     h = verts @ np.asarray(body.up_axis, np.float64)
     return float(h.max() - h.min())
-
-
-def runs(frames: np.ndarray) -> list[slice]:
-    """Slices of rows whose frames are consecutive (frame[i + 1] = frame[i] + 1)."""
-    frames = np.asarray(frames)
-    if len(frames) == 0:
-        return []
-    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
-    bounds = np.concatenate([[0], cuts, [len(frames)]])
-    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float = SPEED_WINDOW_S) -> float:

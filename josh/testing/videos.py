@@ -4,7 +4,7 @@ patterns (no person in them), damaged copies, and cuts of a real video."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -55,21 +55,30 @@ def truncated_copy(src, dst, fraction: float = 0.6) -> Path:
     return Path(dst)
 
 
-def cut_video(src, dst, n_frames: int, long_side: int, start: int = 0, hold: int = 1) -> Path:
-    """`n_frames` frames of `src` from `start`, resized to `long_side`, re-encoded (H.264 when
-    available, else MPEG-4 part 2) at the source frame rate. With `hold` > 1 only every `hold`-th
-    frame is taken and shown `hold` times (same length and real time, motion in steps: the
-    repeated frames of a frame-rate conversion or of slow motion made by repetition)."""
-    from josh.perception.video import iter_frames, probe
+def even_size(rgb: np.ndarray) -> np.ndarray:
+    """The frame cropped to even width and height (what yuv420p encoding needs)."""
+    return rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
 
-    fps = probe(src).fps
+
+def write_h264(path, make_frames: Callable[[], Iterable[np.ndarray]], fps: float) -> Path:
+    """`write_video` with H.264 when the FFmpeg build has it, else MPEG-4 part 2; `make_frames`
+    gives a fresh frame iterator for each attempt."""
+    try:
+        return write_video(path, make_frames(), fps, codec="libx264")
+    except Exception:  # an FFmpeg build without x264
+        return write_video(path, make_frames(), fps, codec="mpeg4")
+
+
+def cut_video(src, dst, n_frames: int, long_side: int, start: int = 0, hold: int = 1) -> Path:
+    """`n_frames` frames of `src` from `start`, resized to `long_side`, re-encoded (`write_h264`)
+    at the source frame rate. With `hold` > 1 only every `hold`-th frame is taken and shown
+    `hold` times (same length and real time, motion in steps: the repeated frames of a frame-rate
+    conversion or of slow motion made by repetition)."""
+    from josh.perception.video import iter_frames, probe
 
     def frames():
         for _, rgb in iter_frames(src, long_side=long_side, start=start, max_frames=-(-n_frames // hold), stride=hold):
             for _ in range(hold):
-                yield rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
+                yield even_size(rgb)
 
-    try:
-        return write_video(dst, frames(), fps, codec="libx264")
-    except Exception:  # an FFmpeg build without x264
-        return write_video(dst, frames(), fps, codec="mpeg4")
+    return write_h264(dst, frames, probe(src).fps)
