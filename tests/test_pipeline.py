@@ -435,6 +435,30 @@ def test_report_figures_on_a_hand_built_reconstruction(body):
     assert p["jitter"] == pytest.approx(float(jitter(noisy.joints, world.fps).mean()), rel=1e-9) and p["jitter"] > 10
 
 
+def test_far_figures_measure_the_gap_to_the_ground_across_a_hole_in_the_cloud():
+    """Feet over a hole in the cloud (the ground people hide) are as far from the scene as from the
+    ground around the hole, not from its nearest point; holes wider than a step are not bridged."""
+    from josh.pipeline.report import MAX_HOLE_M, SceneIndex, foot_distances
+
+    g = np.arange(-2, 2, 0.05)
+    gx, gy = np.meshgrid(g, g)
+    ground = np.c_[gx.ravel(), gy.ravel(), 0.01 * gx.ravel()]  # gently sloped: 1 cm per m
+    hole = np.hypot(ground[:, 0], ground[:, 1]) < 0.3
+    scene = SceneIndex.of(ground[~hole])
+    # per frame two candidates; the lowest one counts
+    feet = np.array([[[0.0, 0.0, 0.03], [0.1, 0.0, 0.2]],  # 3 cm above the ground, 30 cm from any point
+                     [[0.0, 0.1, -0.12], [0.0, 0.2, 0.0]],  # 12 cm below the ground in the hole
+                     [[0.0, 0.0, 0.40], [0.0, 0.0, 0.5]],  # 40 cm above it
+                     [[1.95, 1.95, 0.06], [1.95, 1.9, 0.2]]])  # over the cloud: its nearest point is nearer
+    dist = foot_distances(feet, scene)
+    np.testing.assert_allclose(dist[:3], [0.03, 0.12, 0.40], atol=0.005)
+    assert dist[3] == pytest.approx(0.06 - 0.0195, abs=0.005)
+    # outside the cloud, more than a step from any point: only the nearest point counts
+    beyond = np.array([[[2.0 + MAX_HOLE_M + 0.1, 0.0, 0.0], [2.7, 0.0, 0.1]]])
+    assert foot_distances(beyond, scene)[0] == pytest.approx(0.05 + MAX_HOLE_M + 0.1, abs=0.005)
+    assert np.isinf(foot_distances(feet, None)).all()
+
+
 def test_report_handles_gaps_and_no_contacts(body):
     from josh.pipeline.report import plausibility, runs, walking_speed
 

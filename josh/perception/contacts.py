@@ -149,9 +149,25 @@ def cast_on_ground(uv: np.ndarray, T_wc: np.ndarray, intrinsics, scene_points: n
             break
         ok = np.isfinite(g).all(1)
         if ok.any():
-            _, idx = tree.query(g[ok, :2], k=neighbours)
-            height[ok] = np.median(scene_points[idx, 2], axis=1)
+            height[ok] = local_ground_height(g[ok, :2], scene_points, tree, neighbours)
     return g
+
+
+def local_ground_height(xy: np.ndarray, scene_points: np.ndarray, tree: cKDTree, neighbours: int,
+                        max_gap: float = np.inf) -> np.ndarray:  # fmt: skip
+    """(n,) height of the ground under points `xy` (n, 2) of a Z-up world: the median height of the
+    `neighbours` scene points nearest in x, y (`tree` holds the scene points' x, y). NaN where no
+    scene point lies within `max_gap` (m) in x, y: a hole too wide to bridge.
+
+    Why a median of neighbours and not the nearest point: the ground where people walk is hidden
+    by them, so their feet often stand over a hole in the cloud whose rim says how high it lies."""
+    k = min(neighbours, len(scene_points))
+    if len(xy) == 0 or k == 0:
+        return np.full(len(xy), np.nan)
+    dist, idx = tree.query(np.asarray(xy, np.float64), k=k)
+    dist, idx = dist.reshape(len(xy), k), idx.reshape(len(xy), k)
+    height = np.median(np.asarray(scene_points)[idx, 2], axis=1)
+    return np.where(dist[:, 0] <= max_gap, height, np.nan)
 
 
 def planted_runs(ground: np.ndarray, seconds: np.ndarray, seen: np.ndarray, o: PlantedOptions) -> np.ndarray:

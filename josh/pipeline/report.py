@@ -11,7 +11,13 @@ plausible (DESIGN §6). Per person, on a reconstruction in the exported frame (Z
   `STANCE_MARGIN` of the lowest foot point along the world's up axis) over two consecutive frames
   in which they are stance;
 - `contact_far_005` / `contact_far_020`: share of frames whose lowest foot vertex is more than
-  5 cm / 20 cm from the nearest scene point;
+  5 cm / 20 cm from the scene's surface: from the nearest scene point, or from the ground under
+  the foot (`local_ground_height`: the median height of the scene points nearest in x, y, across
+  holes up to `MAX_HOLE_M` wide), whichever is nearer. Why not the nearest point alone: the
+  ground people walk on is hidden by them, so at the end of a clip their feet stand over holes
+  in the cloud, and a foot exactly on the ground there is as far from every point as the hole
+  is wide (demo2: 17-28 cm for the woman's last frames, whose feet lie 3-12 cm below the
+  ground around the hole);
 Why the stance foot and not the run's contact labels: after the contact re-estimate those labels
 are the candidates the reconstruction puts near the scene and still, so sliding and distance
 measured on them are small by construction (demo2: 3.5-5.8 mm on them, 23-29 mm on the stance
@@ -32,18 +38,34 @@ And for the camera: `path_m`, the length of its path.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from josh.eval.metrics import jitter
 from josh.body.protocol import foot_candidates
-from josh.perception.contacts import STANCE_MARGIN
+from josh.perception.contacts import STANCE_MARGIN, PlantedOptions, local_ground_height
 from josh.perception.tracking import runs
 from josh.types import PersonResult, Reconstruction
 
 SPEED_WINDOW_S = 0.5
+MAX_HOLE_M = 0.5  # a foot step: wider holes in the scene are not bridged by the ground around them
 FAR_THRESHOLDS = {"contact_far_005": 0.05, "contact_far_020": 0.20}
+
+
+@dataclass(frozen=True)
+class SceneIndex:
+    """The scene points with search trees in 3D and in the ground plane (x, y), built once per report."""
+
+    points: np.ndarray  # (n, 3) Z up
+    tree: cKDTree
+    xy_tree: cKDTree
+
+    @classmethod
+    def of(cls, points: np.ndarray) -> "SceneIndex | None":
+        points = np.asarray(points, np.float64).reshape(-1, 3)
+        return cls(points, cKDTree(points), cKDTree(points[:, :2])) if len(points) else None
 
 
 def standing_height(body, shape) -> float:
@@ -88,12 +110,17 @@ def stance_foot_sliding(feet_xyz: np.ndarray, frames: np.ndarray) -> float:
     return float(steps.mean() * 1000.0) if len(steps) else math.nan
 
 
-def foot_distances(feet_xyz: np.ndarray, tree: cKDTree | None) -> np.ndarray:
-    """Per frame, distance (m) from the lowest foot candidate to the scene (inf without a scene)."""
+def foot_distances(feet_xyz: np.ndarray, scene: SceneIndex | None) -> np.ndarray:
+    """Per frame, distance (m) from the lowest foot candidate to the scene's surface: the nearest
+    scene point or the ground under the foot, whichever is nearer (inf without a scene)."""
     if len(feet_xyz) == 0:
         return np.zeros(0)
+    if scene is None:
+        return np.full(len(feet_xyz), np.inf)
     lowest = feet_xyz[np.arange(len(feet_xyz)), np.argmin(feet_xyz[..., 2], axis=1)]
-    return tree.query(lowest, k=1)[0] if tree is not None else np.full(len(feet_xyz), np.inf)
+    ground = local_ground_height(lowest[:, :2], scene.points, scene.xy_tree, PlantedOptions.ground_neighbours, MAX_HOLE_M)
+    vertical = np.abs(lowest[:, 2] - ground)
+    return np.fmin(scene.tree.query(lowest, k=1)[0], vertical)  # fmin: a NaN ground leaves the point distance
 
 
 def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
@@ -123,10 +150,9 @@ def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, bod
     return (float(steps.mean() * 1000.0) if len(steps) else math.nan), float(any_planted.mean()) if len(X) else math.nan
 
 
-def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDTree | None, track=None,
-                   ground_tree: cKDTree | None = None) -> dict:  # fmt: skip
+def person_figures(person: PersonResult, recon: Reconstruction, body, scene: SceneIndex | None, track=None) -> dict:
     feet_xyz = np.asarray(person.contact_vertices, np.float64)[:, foot_candidates(body)]
-    dist = foot_distances(feet_xyz, tree)
+    dist = foot_distances(feet_xyz, scene)
     figures = {
         "id": int(person.person_id),
         "frames": int(len(person.frames)),
@@ -140,7 +166,7 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, tree: cKDT
         figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan
     figures["fs_planted_mm"], figures["planted_frames"] = math.nan, math.nan
     if track is not None and np.array_equal(track.frames, person.frames):
-        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body, ground_tree)
+        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body, scene.xy_tree if scene else None)
     figures["jitter"] = mean_jitter(person.joints, person.frames, recon.fps)
     return {k: _finite_or_none(v) for k, v in figures.items()}
 
@@ -156,12 +182,10 @@ def plausibility(recon: Reconstruction, body, tracks=None) -> dict:
     frame; `tracks`: the people's `HumanTrack`s (2D keypoints in the reconstruction's image), for
     the planted-foot figures."""
     by_id = {t.person_id: t for t in tracks or []}
-    pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
-    tree = cKDTree(pts) if len(pts) else None
-    ground_tree = cKDTree(pts[:, :2]) if len(pts) and by_id else None  # one for every person's cast keypoints
+    scene = SceneIndex.of(recon.scene_points)
     return {
         "camera": {"path_m": camera_path_length(recon.T_wc)},
-        "people": [person_figures(p, recon, body, tree, by_id.get(p.person_id), ground_tree)
+        "people": [person_figures(p, recon, body, scene, by_id.get(p.person_id))
                    for p in recon.people if len(p.frames)],
     }
 
