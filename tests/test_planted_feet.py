@@ -57,6 +57,17 @@ def test_a_slow_drift_is_cut_into_short_anchored_runs():
         assert drift[b, 0] - drift[a, 0] <= 2 * o.anchor_radius + 1e-9
 
 
+def test_a_short_occlusion_does_not_end_a_plant():
+    """Frames where the part is not seen say nothing; the frames beside them stay planted (they
+    were read as a jump of metres to the origin)."""
+    ground = np.tile([5.0, 3.0, 0.0], (20, 1)) + np.random.default_rng(1).normal(0, 0.003, (20, 3))
+    seen = np.ones(20, bool)
+    seen[8:10] = False
+    ground[8:10] = np.nan
+    found = planted_runs(ground, np.arange(20) / FPS, seen, PlantedOptions())
+    np.testing.assert_array_equal(found, seen)
+
+
 def test_cast_on_ground_meets_the_local_ground():
     from scipy.spatial import cKDTree
 

@@ -177,7 +177,7 @@ def planted_runs(ground: np.ndarray, seconds: np.ndarray, seen: np.ndarray, o: P
     T = len(ground)
     if T < 3:
         return np.zeros(T, bool)
-    g = ndimage.median_filter(np.nan_to_num(ground), size=(3, 1), mode="nearest")
+    g = ndimage.median_filter(_fill_unseen(ground, seen), size=(3, 1), mode="nearest")
     speed = np.full(T, np.inf)
     speed[1:-1] = np.linalg.norm(g[2:] - g[:-2], axis=1) / np.maximum(seconds[2:] - seconds[:-2], 1e-9)
     speed[0], speed[-1] = speed[1], speed[-2]
@@ -199,6 +199,17 @@ def planted_runs(ground: np.ndarray, seconds: np.ndarray, seen: np.ndarray, o: P
         if t < T and slow[t]:  # left the anchor: that frame is the foot moving, not a new plant yet
             t += 1
     return out
+
+
+def _fill_unseen(ground: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """`ground` (T, 3) with the frames not `seen` (or not finite) filled by linear interpolation in
+    time from the seen ones (the nearest at the ends). Why: a zero or NaN there would look like a
+    jump of metres to the speed of the frames next to it and end every plant at an occlusion."""
+    ok = seen & np.isfinite(ground).all(1)
+    if not ok.any():
+        return np.zeros_like(ground)
+    t = np.arange(len(ground))
+    return np.stack([np.interp(t, t[ok], ground[ok, i]) for i in range(ground.shape[1])], 1)
 
 
 def contacts_from_video(tracks: list[HumanTrack], recon: Reconstruction, body,
