@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recon.add_argument("--focal", type=float, default=None, metavar="PX",
                        help="the camera's focal length in pixels at the video's full resolution, when known "
                             "(calibration; or EXIF: focal mm / sensor width mm x image width); held fixed")
+    recon.add_argument("--deterministic", action="store_true",
+                       help="repeat bit for bit: structure from motion on one thread (slower on many cores)")
     recon.add_argument("--people-max", type=int, default=4, metavar="P", help="reconstruct at most P people, the most seen (default 4)")
     src = parser.add_argument_group("learned front-ends (default: the built-in CPU ones; docs/interop.md)")
     src.add_argument("--people", default=None, metavar="SOURCE", help="builtin | tram:DIR (TRAM/VIMO SMPL tracks; uses SMPL)")
@@ -74,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         video=args.video, out=out, start=args.start, max_frames=args.max_frames, stride=args.stride,
         keyframe_every=args.keyframe_every, people_max=args.people_max, long_side=args.long_side,
         frame_limit=args.frame_limit, sources=sources, smpl_path=args.smpl, fps=args.fps, focal=args.focal, official=official,
-        progress=not args.quiet,
+        progress=not args.quiet, deterministic=args.deterministic,
     )  # fmt: skip
     err = Console(stderr=True)
     report = run_pipeline(opts, console=err)

@@ -113,6 +113,7 @@ class RunOptions:
     focal: float | None = None  # the camera's focal in pixels of the video's full resolution, if known
     official: Path | None = None  # also write the result in the official layout here (josh.pipeline.official)
     progress: bool = True  # progress bars and the summary on the console
+    deterministic: bool = False  # bit-for-bit repeatable: SfM on one thread (`Settings.deterministic`)
 
     def __post_init__(self):
         self.video = Path(self.video).expanduser()
