@@ -61,7 +61,8 @@ def make_variant(video: Path, variant: str, dst: Path) -> Path:
 
 
 def summary(report: dict) -> dict:
-    keys = ("frames", "height_m", "speed_mps", "fs_mm", "fs_planted_mm", "contact_far_005", "contact_far_020", "jitter")
+    keys = ("frames", "height_m", "speed_mps", "speed_footprints_mps", "fs_mm", "fs_planted_mm", "contact_far_005",
+            "contact_far_020", "jitter")
     r2 = lambda x: None if x is None else round(float(x), 3)  # noqa: E731
     return {
         "frames": report["frames"], "total_s": r2(report["total_s"]), "focal_px": r2(report["focal_px"]),

@@ -101,6 +101,23 @@ def planted_feet(track: HumanTrack, recon: Reconstruction, body, options: Plante
     shows it planted, 0 where not, NaN where the video does not tell; for `track` (its frames are
     `track.frames`) in a reconstruction whose world is Z up (`josh.geometry.world_frame.align_world`).
     The keypoints must be in the reconstruction's pinhole image (undistorted working-resolution pixels)."""
+    return {name: np.where(part.seen, part.planted.astype(float), np.nan)
+            for name, part in cast_foot_parts(track, recon, body, options, tree).items()}  # fmt: skip
+
+
+@dataclass
+class CastPart:
+    """One foot part of one track, cast through the cameras onto the ground, per frame."""
+
+    ground: np.ndarray  # (T, 3) world point (NaN where the ray misses the ground)
+    seen: np.ndarray  # (T,) bool: visible enough and on the ground
+    planted: np.ndarray  # (T,) bool: in a planted run (`planted_runs`)
+    seconds: np.ndarray  # (T,) time of each frame
+
+
+def cast_foot_parts(track: HumanTrack, recon: Reconstruction, body, options: PlantedOptions | None = None,
+                    tree: cKDTree | None = None) -> dict[str, CastPart]:  # fmt: skip
+    """The foot parts of `planted_feet` with their cast ground points (same arguments)."""
     o = options or PlantedOptions()
     names = list(body.keypoint_names)
     pts = np.asarray(recon.scene_points, np.float64).reshape(-1, 3)
@@ -115,8 +132,34 @@ def planted_feet(track: HumanTrack, recon: Reconstruction, body, options: Plante
             uv, visible = _visible_mean(keypoints2d[:, cols], confidence[:, cols], o.min_confidence)
             g = cast_on_ground(uv, T_wc, recon.intrinsics, pts, tree, o.ground_neighbours)
             seen = visible & np.isfinite(g).all(1)
-            parts[f"{side}_{part}"] = np.where(seen, planted_runs(g, seconds, seen, o).astype(float), np.nan)
+            parts[f"{side}_{part}"] = CastPart(g, seen, planted_runs(g, seconds, seen, o), seconds)
     return parts
+
+
+def footprint_velocity(parts: dict[str, CastPart]) -> np.ndarray | None:
+    """(2,) mean ground velocity (m/s, x y) of a walker's footprints, or None when they do not tell.
+
+    A footprint is one planted run of one foot part, seen before and after it: the median of its
+    cast points, at its mean time. One velocity is fitted to all footprints with a separate offset per part (least
+    squares), so the fixed gaps between a heel's and a toe's prints, and between the left and
+    right feet, do not count as motion. It does not depend on the fitted bodies: an independent
+    check of the body's speed, given the cameras and the ground."""
+    rows = []
+    for g, part in enumerate(parts.values()):
+        T = len(part.planted)
+        for (r,) in ndimage.find_objects(ndimage.label(part.planted)[0]):
+            # a plant cut short by the track's ends or by an occlusion has a biased mean time
+            if r.start > 0 and r.stop < T and part.seen[r.start - 1] and part.seen[r.stop]:
+                rows.append((g, part.seconds[r].mean(), *np.median(part.ground[r, :2], axis=0)))
+    if not rows:
+        return None
+    rows = np.asarray(rows)
+    groups, counts = np.unique(rows[:, 0], return_counts=True)
+    if counts.max() < 2:  # no part planted twice: offsets and motion cannot be told apart
+        return None
+    A = np.c_[rows[:, 1:2], (rows[:, :1] == groups[None]).astype(float)]
+    solution, *_ = np.linalg.lstsq(A, rows[:, 2:4], rcond=None)
+    return solution[0]
 
 
 def _visible_mean(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidence: float):

@@ -30,6 +30,10 @@ count as stance: the figures are meant for people who walk or stand.
   ground-truth contact frames, but note that since the contact re-estimate the optimiser is asked
   to hold exactly these parts still: it checks that it did, on contacts that do not depend on
   the fitted legs. `fs_mm` checks the legs too (the lowest foot must not slide).
+- `speed_footprints_mps`: the speed of the person's footprints (each planted run of a foot part,
+  cast on the ground; `josh.perception.contacts.footprint_velocity`), over the whole track: a
+  check of `speed_mps` that does not depend on the fitted body, only on the cameras and the
+  ground. None without the 2D keypoints or with too few plants.
 - `jitter`: the field's jitter of the world joints (`josh.eval.metrics.jitter`, 10 m/s^3), mean
   over runs of consecutive frames.
 And for the camera: `path_m`, the length of its path.
@@ -129,25 +133,32 @@ def mean_jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def planted_foot_sliding(person: PersonResult, track, recon: Reconstruction, body,
-                         ground_tree: cKDTree | None = None) -> tuple[float, float]:  # fmt: skip
-    """(mean mm per frame of the planted parts' candidates over consecutive planted frames,
-    share of frames with a planted part) for a person and its 2D track (same frames);
-    `ground_tree`: the scene points' x, y (built here when not given)."""
-    from josh.perception.contacts import planted_feet
+def video_feet_figures(person: PersonResult, track, recon: Reconstruction, body,
+                       ground_tree: cKDTree | None = None) -> dict:  # fmt: skip
+    """The figures of the feet the video shows planted, for a person and its 2D track (same
+    frames); `ground_tree`: the scene points' x, y (built here when not given):
+    - `fs_planted_mm`: mean mm per frame of the planted parts' candidates over consecutive
+      planted frames, and `planted_frames`: the share of frames with a planted part;
+    - `speed_footprints_mps`: the speed of the footprints (`footprint_velocity`)."""
+    from josh.perception.contacts import cast_foot_parts, footprint_velocity
 
     X = np.asarray(person.contact_vertices, np.float64)
+    parts = cast_foot_parts(track, recon, body, tree=ground_tree)
     consecutive = runs(person.frames)
     steps, any_planted = [], np.zeros(len(X), bool)
-    for name, planted in planted_feet(track, recon, body, tree=ground_tree).items():
-        planted = np.nan_to_num(planted) > 0.5
-        any_planted |= planted
+    for name, part in parts.items():
+        any_planted |= part.planted
         cols = np.asarray(body.contact_sets[name])
         for r in consecutive:
-            both = planted[r][1:] & planted[r][:-1]
+            both = part.planted[r][1:] & part.planted[r][:-1]
             steps.append(np.linalg.norm(np.diff(X[r][:, cols], axis=0), axis=-1)[both].ravel())
     steps = np.concatenate(steps) if steps else np.zeros(0)
-    return (float(steps.mean() * 1000.0) if len(steps) else math.nan), float(any_planted.mean()) if len(X) else math.nan
+    velocity = footprint_velocity(parts)
+    return {
+        "fs_planted_mm": float(steps.mean() * 1000.0) if len(steps) else math.nan,
+        "planted_frames": float(any_planted.mean()) if len(X) else math.nan,
+        "speed_footprints_mps": float(np.linalg.norm(velocity)) if velocity is not None else math.nan,
+    }
 
 
 def person_figures(person: PersonResult, recon: Reconstruction, body, scene: SceneIndex | None, track=None) -> dict:
@@ -164,9 +175,9 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, scene: Sce
     }
     for name, threshold in FAR_THRESHOLDS.items():
         figures[name] = float((dist > threshold).mean()) if len(dist) else math.nan
-    figures["fs_planted_mm"], figures["planted_frames"] = math.nan, math.nan
+    figures.update(fs_planted_mm=math.nan, planted_frames=math.nan, speed_footprints_mps=math.nan)
     if track is not None and np.array_equal(track.frames, person.frames):
-        figures["fs_planted_mm"], figures["planted_frames"] = planted_foot_sliding(person, track, recon, body, scene.xy_tree if scene else None)
+        figures.update(video_feet_figures(person, track, recon, body, scene.xy_tree if scene else None))
     figures["jitter"] = mean_jitter(person.joints, person.frames, recon.fps)
     return {k: _finite_or_none(v) for k, v in figures.items()}
 
