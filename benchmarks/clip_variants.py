@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("video", type=Path)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=Path("/tmp/josh_variants"))
+    parser.add_argument("--deterministic", action="store_true", help="runs that repeat bit for bit (josh run --deterministic)")
     args = parser.parse_args()
 
     from josh.pipeline.options import RunOptions
@@ -87,7 +88,7 @@ def main() -> None:
         clip = make_variant(args.video, variant, args.out / f"{variant}.mp4")
         out = args.out / variant
         shutil.rmtree(out, ignore_errors=True)
-        results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False), Settings()))
+        results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False, deterministic=args.deterministic), Settings()))
         print(json.dumps({variant: results[variant]}), flush=True)
     (args.out / "variants.json").write_text(json.dumps(results, indent=1))
 
