@@ -83,9 +83,12 @@ def main() -> None:
     from josh.pipeline.run import Settings, run_pipeline
 
     args.out.mkdir(parents=True, exist_ok=True)
+    # every clip before any run: after a run in the same process, x264 encodes the same frames to
+    # other bytes (measured: not from threads or CPU affinity), and SfM on a clip can hinge on
+    # compression noise (the half-rate clip: focal 518 or 418 px)
+    clips = {variant: make_variant(args.video, variant, args.out / f"{variant}.mp4") for variant in args.variants.split(",")}
     results = {}
-    for variant in args.variants.split(","):
-        clip = make_variant(args.video, variant, args.out / f"{variant}.mp4")
+    for variant, clip in clips.items():
         out = args.out / variant
         shutil.rmtree(out, ignore_errors=True)
         results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False, deterministic=args.deterministic), Settings()))
