@@ -140,10 +140,10 @@ def footprint_velocity(parts: dict[str, CastPart]) -> np.ndarray | None:
     """(2,) mean ground velocity (m/s, x y) of a walker's footprints, or None when they do not tell.
 
     A footprint is one planted run of one foot part, seen before and after it: the median of its
-    cast points, at its mean time. One velocity is fitted to all footprints with a separate offset per part (least
-    squares), so the fixed gaps between a heel's and a toe's prints, and between the left and
-    right feet, do not count as motion. It does not depend on the fitted bodies: an independent
-    check of the body's speed, given the cameras and the ground."""
+    cast points, at its mean time. One velocity is fitted to all footprints with a separate
+    offset per part (least squares), so the fixed gaps between a heel's and a toe's prints, and
+    between the left and right feet, do not count as motion. It does not depend on the fitted
+    bodies: an independent check of the body's speed, given the cameras and the ground."""
     rows = []
     for g, part in enumerate(parts.values()):
         T = len(part.planted)
