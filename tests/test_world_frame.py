@@ -45,10 +45,23 @@ def test_walkers_are_brought_back_to_z_up(body, seed):
     assert np.abs(np.median(lowest)) < 0.01
 
 
+def test_leaning_walkers_with_scattered_contacts_are_levelled_by_their_contacts(body):
+    """Walkers lean forward, so their bodies' up is off gravity; their contacts, scattered as a
+    monocular fit's are (3.5 cm), still lie on one ground and must set the world's up."""
+    for seed in (7, 8):
+        frame, world_to_exported, _ = _recover(body, seed, n_frames=60, lean_deg=2.0, contact_noise_m=0.035)
+        assert frame.up_source == "contact plane"
+        assert _tilt_deg(world_to_exported) < 0.5
+
+
 def test_one_walker_uses_the_contact_line_and_body_up(body):
     frame, world_to_exported, _ = _recover(body, 3, n_frames=30, n_people=1, root_tilt_deg=1.0)
     assert frame.up_source == "contact line + body up"
     assert _tilt_deg(world_to_exported) < 1.0 and abs(world_to_exported[2, 3]) < 0.01
+    # scattered contacts of one walker: their few centimetres across the line must not tilt the world
+    frame, world_to_exported, _ = _recover(body, 3, n_frames=60, n_people=1, root_tilt_deg=1.0, contact_noise_m=0.035)
+    assert frame.up_source == "contact line + body up"
+    assert _tilt_deg(world_to_exported) < 1.0
 
 
 def test_without_contacts_body_up_and_lowest_feet(body):

@@ -9,7 +9,9 @@ Where "up" comes from, strongest evidence first:
 1. people: the body's up axis (`BodyModel.up_axis` turned by the world root rotations) gives a
    prior that is roughly right in every frame; the contact vertices refine it when they are spread
    out: a plane through them when they cover an area, or (contacts along one walking line) "up is
-   perpendicular to the line" for the pitch while the body prior keeps the roll;
+   perpendicular to the line" for the pitch while the body prior keeps the roll. The prior alone
+   is biased: walkers lean forward (demo2: its bodies' up is 0.9-1.8 degrees off its contacts'
+   plane, toward where they walk), which tilts the ground of the whole world;
 2. no people: the cameras' -y axes (a handheld camera is held roughly upright), refined by the
    scene points' dominant plane when one lies near that direction.
 A contact refinement that disagrees with the body prior by more than `max_refine_angle_deg`, or
@@ -39,7 +41,14 @@ BODY_UP_AXES = {"anny": (0.0, 0.0, 1.0), "smpl": (0.0, 1.0, 0.0), "smplx": (0.0,
 CONTACT_THRESHOLD = 0.5
 MIN_CONTACT_POINTS = 10
 MIN_SPREAD_M = 0.25  # std of contact positions along a direction that makes it usable
-MAX_PLANE_THICKNESS_M = 0.03  # contacts farther from one plane than this are not one flat ground
+# Contacts of monocular fits scatter 2.5-4 cm about their plane (demo2: 2.8-3.8 cm over 3,400-4,100
+# contact points, 95-100% of them inliers); two levels a stair's riser (15-18 cm) apart scatter 7 cm
+# or more. Above this the contacts are not one flat ground.
+MAX_PLANE_THICKNESS_M = 0.06
+# The scatter over the contacts' extent across (a plane) or along (a line) bounds how far it could
+# tilt them: a plane that could be tilted more than this by its own scatter is no better than the
+# body prior it refines (walkers lean forward 1-2 degrees: demo2's bodies against its contacts).
+MAX_SCATTER_TILT_DEG = 4.0
 MIN_PLANE_INLIERS = 0.7
 MAX_PRIOR_SPREAD_DEG = 30.0  # body/camera up directions farther than this from the consensus are outliers
 MAX_CAMERA_TILT_DEG = 30.0  # a handheld camera's -y is within this of up; a wall is far outside
@@ -97,9 +106,9 @@ def _estimate_up(recon: Reconstruction, body_up_axis: np.ndarray, max_refine_deg
             normal, _, spread, line, inlier_fraction = _fit_plane(contacts)
             if spread[2] > MAX_PLANE_THICKNESS_M or inlier_fraction < MIN_PLANE_INLIERS:
                 refined, how = None, ""  # contacts on several levels (stairs) or many outliers
-            elif spread[1] >= MIN_SPREAD_M:
+            elif _spans(spread[1], spread[2]):
                 refined, how = normal * np.sign(normal @ prior), "contact plane"
-            elif spread[0] >= MIN_SPREAD_M:  # contacts along a line: horizontal direction known
+            elif _spans(spread[0], spread[2]):  # contacts along a line: horizontal direction known
                 refined, how = _unit(prior - (prior @ line) * line), "contact line + body up"
             else:
                 refined, how = None, ""
@@ -149,6 +158,12 @@ def _axes(recon: Reconstruction, up: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------- helpers
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
+
+
+def _spans(extent: float, thickness: float) -> bool:
+    """Whether contacts spread `extent` (std, m) in a direction fix the tilt about the crossing
+    axis, given their `thickness` (std about their plane)."""
+    return extent >= max(MIN_SPREAD_M, thickness / np.tan(np.radians(MAX_SCATTER_TILT_DEG)))
 
 
 def _robust_mean_direction(vectors: np.ndarray, iterations: int = 3) -> np.ndarray:

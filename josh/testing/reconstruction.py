@@ -26,6 +26,8 @@ def synthetic_reconstruction(
     fps: float = 30.0,
     world_to_internal: np.ndarray | None = None,
     root_tilt_deg: float = 0.0,
+    lean_deg: float = 0.0,
+    contact_noise_m: float = 0.0,
     slope_deg: float = 0.0,
     with_contacts: bool = True,
     n_scene_points: int = 300,
@@ -34,11 +36,14 @@ def synthetic_reconstruction(
     """(reconstruction in the internal frame with world_align = I, the world -> internal 4x4).
 
     `root_tilt_deg`: std of a random tilt added to every root orientation (posture noise);
+    `lean_deg`: every root leans this far toward its heading (walkers lean forward);
+    `contact_noise_m`: std of noise on the contact vertices (a monocular fit's scatter);
     `slope_deg`: people climb along their heading (stairs/slope) while standing upright.
     """
     rng = np.random.default_rng(seed)
     people = [
-        _walker(body, i, n_frames, fps, rng, root_tilt_deg, slope_deg, with_contacts) for i in range(n_people)
+        _walker(body, i, n_frames, fps, rng, root_tilt_deg, lean_deg, contact_noise_m, slope_deg, with_contacts)
+        for i in range(n_people)
     ]
     T_wc = _following_camera(n_frames, fps)
     ground = np.c_[rng.uniform(-4, 8, (n_scene_points, 2)), np.zeros(n_scene_points)]
@@ -75,7 +80,7 @@ def random_rigid(seed: int, max_translation: float = 3.0) -> np.ndarray:
     return T
 
 
-def _walker(body, index, n_frames, fps, rng, tilt_deg, slope_deg, with_contacts) -> PersonResult:
+def _walker(body, index, n_frames, fps, rng, tilt_deg, lean_deg, contact_noise, slope_deg, with_contacts) -> PersonResult:
     first = 2 * index if n_frames > 4 * index else 0  # later people appear later
     frames = np.arange(first, n_frames)
     T = len(frames)
@@ -92,6 +97,9 @@ def _walker(body, index, n_frames, fps, rng, tilt_deg, slope_deg, with_contacts)
     if tilt_deg > 0:
         tilt = np.radians(tilt_deg) * rng.normal(size=(T, 3)) * np.array([1, 1, 0])
         R = roma.rotvec_to_rotmat(torch.as_tensor(tilt)).numpy() @ R
+    if lean_deg:
+        lean = np.cross([0.0, 0.0, 1.0], heading) * np.radians(lean_deg)  # turns up toward the heading
+        R = roma.rotvec_to_rotmat(torch.as_tensor(lean)).numpy() @ R
     zero_pose = torch.zeros(T, body.n_pose_bones, 3)
     rest = body.rest(torch.as_tensor(shape, dtype=torch.float32)[None])
     person = torch.zeros(T, dtype=torch.long)
@@ -117,7 +125,7 @@ def _walker(body, index, n_frames, fps, rng, tilt_deg, slope_deg, with_contacts)
         shape=shape,
         joints=out.joints.numpy(),
         foot_vertices=out.foot_vertices.numpy(),
-        contact_vertices=out.contact_vertices.numpy(),
+        contact_vertices=out.contact_vertices.numpy() + contact_noise * rng.normal(size=out.contact_vertices.shape),
         contacts=contacts,
     )
 
