@@ -116,6 +116,9 @@ def _walker(body, index, n_frames, fps, rng, tilt_deg, lean_deg, contact_noise, 
         for side, down in (("left", np.sin(phase) > -0.3), ("right", np.sin(phase) < 0.3)):
             for part in ("heel", "toes", "sole"):
                 contacts[np.ix_(down, body.contact_sets[f"{side}_{part}"])] = 0.9
+    contact_vertices = out.contact_vertices.numpy()
+    if contact_noise > 0:  # draws only when asked, so other scenes keep their random numbers
+        contact_vertices = contact_vertices + contact_noise * rng.normal(size=contact_vertices.shape)
     return PersonResult(
         person_id=index * 3 + 1,  # ids need not be 0..P-1
         frames=frames,
@@ -125,7 +128,7 @@ def _walker(body, index, n_frames, fps, rng, tilt_deg, lean_deg, contact_noise, 
         shape=shape,
         joints=out.joints.numpy(),
         foot_vertices=out.foot_vertices.numpy(),
-        contact_vertices=out.contact_vertices.numpy() + contact_noise * rng.normal(size=out.contact_vertices.shape),
+        contact_vertices=contact_vertices,
         contacts=contacts,
     )
 
