@@ -178,6 +178,8 @@ def test_no_person_gives_a_scene_and_camera_with_a_warning(good_run, capsys):
     assert np.array_equal(plain["T_wc"], recon.T_wc) and plain["people"] == []
     assert plain["metadata"]["video_frames"] == list(range(10))
     assert report["stages"].keys() == set(COMPUTED + ["outputs"])
+    assert report["stage_peak_mem_mb"].keys() == set(COMPUTED + ["outputs"])
+    assert all(50 < mb <= 1.1 * report["peak_mem_mb"] for mb in report["stage_peak_mem_mb"].values())
 
 
 def test_no_person_cli_warns_on_stderr_and_exits_zero(videos, tmp_path, capsys):
@@ -233,6 +235,7 @@ def test_second_run_reuses_every_stage_and_a_changed_setting_reruns_from_its_sta
     assert np.isclose(first["focal_px"], second["focal_px"])
     third = _run(videos["good"], out, keyframe_every=3)  # a scene setting
     assert third["cached_stages"] == ["decode", "people"]
+    assert set(third["stage_peak_mem_mb"]) == set(COMPUTED[2:] + ["outputs"])  # measured where computed
     fourth = _run(videos["good"], out, keyframe_every=3, people_max=2)  # a people setting
     assert fourth["cached_stages"] == ["decode"]
     fifth = _run(videos["good"], out, keyframe_every=3, people_max=2, max_frames=8)  # the clip itself

@@ -120,6 +120,7 @@ class Run:
     def __init__(self, opts: RunOptions, settings: Settings, cache: StageCache, progress: StageProgress):
         self.opts, self.settings, self.cache, self.progress = opts, settings, cache, progress
         self.seconds: dict[str, float] = {}
+        self.peak_mem_mb: dict[str, float] = {}  # per computed stage: the process's peak while it ran
         self.cached: list[str] = []
         self.warnings: list[str] = []
         self.notes: list[str] = []
@@ -150,8 +151,9 @@ class Run:
             self.cached.append(name)
             log.debug("%s: cached (%s)", name, key)
             return hit[0]
-        with self.progress.bar(name, total) as advance:
+        with self.progress.bar(name, total) as advance, measure() as memory:
             value = compute(advance)
+        self.peak_mem_mb[name] = memory.peak_mem_mb
         seconds = time.perf_counter() - start
         self.cache.save(name, key, value, info={"seconds": seconds})
         self.seconds[name] = time.perf_counter() - start
@@ -285,7 +287,7 @@ def _write_outputs(run: Run, recon, scene, clip, people, out: Path, total) -> di
     from josh.io.outputs import write_outputs
 
     start = time.perf_counter()
-    with run.progress.bar("outputs", None):
+    with run.progress.bar("outputs", None), measure() as memory:
         recon.metadata.update(video=clip.video, video_frames=clip.video_frames.tolist(), sources=run.opts.sources.describe())
         aligned = align_world(recon, run.body)
         staging = Path(out) / f"{STAGING_PREFIX}{os.getpid()}"
@@ -299,6 +301,7 @@ def _write_outputs(run: Run, recon, scene, clip, people, out: Path, total) -> di
             official = write_official(run, aligned, clip, official_staging) if official_staging is not None else None
             figures = plausibility(aligned, run.body, run.tracks)
             run.seconds["outputs"] = time.perf_counter() - start
+            run.peak_mem_mb["outputs"] = memory.peak_mem_mb  # sampled until now: the report is written within this stage
             report = _report(run, aligned, scene, clip, people, out, figures, total)
             report["export"] = {"seconds": timings, "world_frame": aligned.metadata.get("world_frame"),
                                 "files": {k: {"path": str(p.relative_to(staging)), "bytes": p.stat().st_size}
@@ -361,6 +364,7 @@ def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, tota
         "total_s": time.perf_counter() - run.t0,
         "peak_mem_mb": total.peak_mem_mb,  # sampled while the run goes on
         "stages": dict(run.seconds),
+        "stage_peak_mem_mb": dict(run.peak_mem_mb),  # stages computed in this run (not cached ones)
         "cached_stages": list(run.cached),
         "frames": clip.n_frames,
         "fps": clip.fps,
