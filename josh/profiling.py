@@ -8,6 +8,8 @@ lifetime maximum (`ru_maxrss`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
 import threading
@@ -23,6 +25,17 @@ def current_rss_mb() -> float:
             return int(fh.read().split()[1]) * _PAGE / 2**20
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def release_free_memory() -> None:
+    """Give the C heap's freed memory back to the OS (glibc's `malloc_trim`; nothing elsewhere).
+
+    Why: after a large stage the heap keeps what it freed. On a 400-frame clip structure from
+    motion leaves 330 MB of it, and the later stages then start that much higher."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        pass
 
 
 @dataclass

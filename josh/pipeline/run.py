@@ -35,7 +35,7 @@ from josh.pipeline.cache import StageCache, file_identity, folder_identity, inpu
 from josh.pipeline.official import check_official_dir, staging_dir, write_official
 from josh.pipeline.options import RunOptions
 from josh.pipeline.report import plausibility
-from josh.profiling import measure
+from josh.profiling import measure, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ class Run:
         with self.progress.bar(name, total) as advance, measure() as memory:
             value = compute(advance)
         self.peak_mem_mb[name] = memory.peak_mem_mb
+        release_free_memory()
         seconds = time.perf_counter() - start
         self.cache.save(name, key, value, info={"seconds": seconds})
         self.seconds[name] = time.perf_counter() - start
