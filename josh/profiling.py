@@ -9,7 +9,6 @@ lifetime maximum (`ru_maxrss`).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 import threading
@@ -33,8 +32,8 @@ def release_free_memory() -> None:
     Why: after a large stage the heap keeps what it freed. On a 400-frame clip structure from
     motion leaves 330 MB of it, and the later stages then start that much higher."""
     try:
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        ctypes.CDLL(None).malloc_trim(0)  # the symbols already loaded in the process: no library search
+    except (OSError, AttributeError, TypeError):  # not glibc, or no such handle on this platform
         pass
 
 
