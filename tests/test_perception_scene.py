@@ -151,6 +151,21 @@ def test_sfm_depth_maps_match_the_rendered_depth():
     assert obs.background.sum() == (obs.depth > 0).sum()  # nobody masked here
 
 
+def test_keyframe_colours_are_their_frames():
+    """Keyframe images are read back from what SfM saw (JPEG), not held: colours stay the frames'."""
+    est, kf = _synthetic_estimate()
+    frames, _, _ = _sequence()
+    h, w = est.keyframes.colors.shape[1:3]
+    rows = ((np.arange(h) + 0.5) * 8 - 0.5).round().astype(int).clip(0, H - 1)
+    cols = ((np.arange(w) + 0.5) * 8 - 0.5).round().astype(int).clip(0, W - 1)
+    for k, f in enumerate(kf):
+        true = frames[f][rows[:, None], cols[None, :]].astype(int)
+        err = np.abs(est.keyframes.colors[k].astype(int) - true)
+        assert np.median(err) <= 2, (k, np.median(err))  # JPEG at quality 95
+        other = np.abs(est.keyframes.colors[k].astype(int) - frames[kf[(k + 1) % len(kf)]][rows[:, None], cols[None, :]])
+        assert np.median(other) > 3 * max(1, np.median(err)), k  # and each keyframe is its own frame
+
+
 def test_correspondences_reproject_with_recovered_poses():
     est, kf = _synthetic_estimate()
     c = est.correspondences

@@ -306,10 +306,23 @@ class _Prepared:
     skeleton_ids: np.ndarray  # frames mapped by SfM
     width: int
     height: int
-    kf_images: dict  # frame id -> RGB (keyframes only)
-    kf_person: dict  # frame id -> bool (H, W) person mask (undilated)
+    kf_masks: dict  # keyframe id -> the caller's person mask (any resolution) or None
     image_dir: str
     mask_dir: str
+
+    # Keyframes are read back when needed rather than held: on a 1500-frame clip (300 keyframes)
+    # their images and full-size masks held 620 MB through all of SfM.
+    def keyframe_image(self, fid: int) -> np.ndarray:
+        """RGB (H, W, 3) of a keyframe, as SfM saw it (the written image)."""
+        import PIL.Image
+
+        with PIL.Image.open(os.path.join(self.image_dir, image_name(fid))) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def keyframe_person(self, fid: int) -> np.ndarray:
+        """bool (H, W) person mask of a keyframe (undilated; all False without a mask)."""
+        m = self.kf_masks.get(int(fid))
+        return _full_mask(m, self.height, self.width) if m is not None else np.zeros((self.height, self.width), bool)
 
 
 def skeleton_frames(frame_ids: Sequence[int], keyframe_ids: Sequence[int], sfm_step: int,
@@ -346,7 +359,7 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
     skeleton = skeleton_frames(frame_ids, keyframe_ids, cfg.sfm_step, cfg.min_skeleton_frames)
     write = set(frame_ids.tolist()) if cfg.localise else set(skeleton.tolist())
     kf_set = set(int(k) for k in keyframe_ids)
-    kf_images, kf_person, written = {}, {}, []
+    kf_masks, person_fraction, written = {}, [], []
     H = W = None
     for i, (fid, img) in enumerate(zip(frame_ids.tolist(), frames)):
         if fid not in write:
@@ -367,16 +380,16 @@ def _prepare(frames, frame_ids, keyframe_ids, masks, cfg, root, stats) -> _Prepa
         PIL.Image.fromarray(np.where(hide, 0, 255).astype(np.uint8)).save(os.path.join(mask_dir, name + ".png"))
         written.append(fid)
         if fid in kf_set:
-            kf_images[fid] = img.copy()
-            kf_person[fid] = person
-    missing = kf_set - set(kf_images)
+            kf_masks[fid] = m
+            person_fraction.append(person.mean())
+    missing = kf_set - set(kf_masks)
     if missing:
         raise ValueError(f"keyframes not among the frames: {sorted(missing)[:5]}")
     stats["frames"] = n
     stats["skeleton_frames"] = len(skeleton)
-    stats["person_pixel_fraction"] = float(np.mean([p.mean() for p in kf_person.values()])) if kf_person else 0.0
+    stats["person_pixel_fraction"] = float(np.mean(person_fraction)) if person_fraction else 0.0
     stats["timing"]["write_images"] = time.perf_counter() - t0
-    return _Prepared(frame_ids, np.asarray(written), skeleton, W, H, kf_images, kf_person, image_dir, mask_dir)
+    return _Prepared(frame_ids, np.asarray(written), skeleton, W, H, kf_masks, image_dir, mask_dir)
 
 
 def _lookup_mask(masks, i, fid):
@@ -680,8 +693,8 @@ def _densify(prep, keyframe_ids, intr, model, extra, obs_k, obs_uv, z, quality, 
     inside = (src[..., 0] >= -0.5) & (src[..., 0] <= W - 0.5) & (src[..., 1] >= -0.5) & (src[..., 1] <= H - 0.5)
     for k, fid in enumerate(keyframe_ids):
         fid = int(fid)
-        person[k] = _sample_mask(prep.kf_person[fid], src[..., 0], src[..., 1])
-        colors[k] = _sample_image(prep.kf_images[fid], src[..., 0], src[..., 1])
+        person[k] = _sample_mask(prep.keyframe_person(fid), src[..., 0], src[..., 1])
+        colors[k] = _sample_image(prep.keyframe_image(fid), src[..., 0], src[..., 1])
         sel = obs_k == k
         if sel.sum() < 3:
             continue
@@ -781,8 +794,8 @@ def _fallback(prep: _Prepared | None, keyframe_ids, cfg: SceneConfig, ground_poi
     if prep is not None:
         W, H = prep.width, prep.height
         n = len(prep.frame_ids)
-        person = [prep.kf_person.get(int(f)) for f in keyframe_ids]
-        colors = [prep.kf_images[int(f)] for f in keyframe_ids] if all(int(f) in prep.kf_images for f in keyframe_ids) else None
+        person = (prep.kf_masks.get(int(f)) for f in keyframe_ids)  # generators: one keyframe at a time
+        colors = (prep.keyframe_image(int(f)) for f in keyframe_ids) if all(int(f) in prep.kf_masks for f in keyframe_ids) else None
     else:
         W, H, n, person, colors = 16, 16, 0, None, None
     intr = Intrinsics.centred(cfg.focal_known or fallback_focal(W, H), W, H)

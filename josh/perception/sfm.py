@@ -20,6 +20,11 @@ So, in three steps:
    the per-frame handheld motion that keyframe interpolation loses.
 3. Everything comes back in COLMAP's world frame, with COLMAP's pixel convention (pixel centres at
    +0.5); `josh.perception.scene` turns it into the optimiser's inputs.
+
+Memory: pycolmap's extraction, matching and mapping free what they allocated on worker threads'
+heaps, which glibc keeps for reuse; each step hands it back to the OS (`release_free_memory`).
+Without that, on a 400-frame clip the steps kept 70-160 MB each and the scene stage peaked at
+1033 MB instead of 796.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from josh.profiling import release_free_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     from josh.perception.scene import SceneConfig
@@ -188,6 +195,7 @@ def _extract(db_path, image_dir, mask_dir, frames, cfg, localised: bool = False)
         db_path, image_dir, image_names=[image_name(f) for f in frames], camera_mode=pycolmap.CameraMode.SINGLE,
         reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
     )  # fmt: skip
+    release_free_memory()
 
 
 def image_motion(db_path, pairs) -> float:
@@ -242,6 +250,7 @@ def _match(db_path, pairs, cfg, root) -> None:
     _quiet()
     pycolmap.match_image_pairs(db_path, matching_options=matching, pairing_options=pairing,
                                verification_options=verification, device=pycolmap.Device.cpu)  # fmt: skip
+    release_free_memory()
 
 
 def _image_size(db_path) -> tuple[int, int]:
@@ -475,9 +484,10 @@ def _map_fixed(db_path, image_dir, frames, params, cfg, out_dir):
         opts.max_runtime_seconds = int(math.ceil(cfg.max_mapping_seconds))
     _quiet()
     models = pycolmap.incremental_mapping(db_path, image_dir, out_dir, options=opts)
-    if not models:
-        return None
-    return max(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()))
+    best = max(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D())) if models else None
+    del models
+    release_free_memory()
+    return best
 
 
 def _summary(rec) -> dict:
