@@ -59,3 +59,31 @@ def test_fit_recovers_body(body, landmark_size):
     depth_err = (torch.as_tensor(fit.root_transl[:, 2]) - t_true[:, 2]).abs().mean()
     assert depth_err < 0.15, depth_err
     assert abs(standing_height(body, fit.shape) - standing_height(body, shape_true)) < 0.03
+
+
+def test_landmark_toes_pitched_down_do_not_pitch_the_foot(body):
+    """The landmark front-end's toes are left out (BlazePose's 3D foot is pitched toes-down): with
+    the landmarks' toes 8 cm low, the fitted toes stay where the 2D keypoints put them."""
+    track, kp_true, _, _ = _walker(body)
+    down = torch.as_tensor(CANON_TO_CAM @ torch.tensor([0.0, 0.0, -1.0]))  # the body's down, in the camera
+    lm = torch.as_tensor(track.landmarks3d).clone()
+    lm[:, 17:21] += 0.08 * down
+    biased = SimpleNamespace(**{**vars(track), "landmarks3d": lm.numpy()})
+
+    def toe_height_error(config):
+        (fit,) = fit_bodies([biased], F, CX, CY, body, 30.0, config)
+        out = body.forward(
+            body.rest(torch.as_tensor(fit.shape, dtype=torch.float32)[None]),
+            torch.zeros(len(fit.frames), dtype=torch.long),
+            torch.as_tensor(fit.root_rotmat, dtype=torch.float32),
+            torch.as_tensor(fit.root_transl, dtype=torch.float32),
+            torch.as_tensor(fit.body_pose, dtype=torch.float32),
+        )
+        toes_rel_ankles = out.keypoints[:, [17, 18]] - out.keypoints[:, [15, 16]]
+        true_rel = kp_true[:, [17, 18]] - kp_true[:, [15, 16]]
+        return float(((toes_rel_ankles - true_rel) @ down).mean())  # + = toes lower than the truth
+
+    left_out = toe_height_error(BodyFitConfig(iterations=120))
+    followed = toe_height_error(BodyFitConfig(iterations=120, landmark_toes=True))
+    assert abs(left_out) < 0.015, left_out
+    assert followed > left_out + 0.01, (followed, left_out)
