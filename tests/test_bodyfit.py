@@ -65,7 +65,7 @@ def test_landmark_toes_pitched_down_do_not_pitch_the_foot(body):
     """The landmark front-end's toes are left out (BlazePose's 3D foot is pitched toes-down): with
     the landmarks' toes 8 cm low, the fitted toes stay where the 2D keypoints put them."""
     track, kp_true, _, _ = _walker(body)
-    down = torch.as_tensor(CANON_TO_CAM @ torch.tensor([0.0, 0.0, -1.0]))  # the body's down, in the camera
+    down = CANON_TO_CAM @ torch.tensor([0.0, 0.0, -1.0])  # the body's down, in the camera
     lm = torch.as_tensor(track.landmarks3d).clone()
     lm[:, 17:21] += 0.08 * down
     biased = SimpleNamespace(**{**vars(track), "landmarks3d": lm.numpy()})
