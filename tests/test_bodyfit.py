@@ -39,6 +39,13 @@ def _walker(body, T=30, seed=0, landmark_size=1.0):
     return track, kp, t, shape[0]
 
 
+def _fitted_keypoints(body, fit) -> torch.Tensor:
+    """(T, 23, 3) camera-frame keypoints of a fitted track."""
+    f32 = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    return body.forward(body.rest(f32(fit.shape)[None]), torch.zeros(len(fit.frames), dtype=torch.long),
+                        f32(fit.root_rotmat), f32(fit.root_transl), f32(fit.body_pose)).keypoints  # fmt: skip
+
+
 @pytest.mark.parametrize("landmark_size", [1.0, 0.88])  # 0.88: MediaPipe's skeleton on demo2's adults
 def test_fit_recovers_body(body, landmark_size):
     """Pose, depth and stature come back, whatever the size of the front-end's landmarks."""
@@ -47,14 +54,7 @@ def test_fit_recovers_body(body, landmark_size):
     track, kp_true, t_true, shape_true = _walker(body, landmark_size=landmark_size)
     (fit,) = fit_bodies([track], F, CX, CY, body, 30.0, BodyFitConfig(iterations=120))
     assert fit.person_id == 7 and fit.focal_assumed == F
-    out = body.forward(
-        body.rest(torch.as_tensor(fit.shape, dtype=torch.float32)[None]),
-        torch.zeros(len(fit.frames), dtype=torch.long),
-        torch.as_tensor(fit.root_rotmat, dtype=torch.float32),
-        torch.as_tensor(fit.root_transl, dtype=torch.float32),
-        torch.as_tensor(fit.body_pose, dtype=torch.float32),
-    )
-    err = (out.keypoints - kp_true).norm(dim=-1).mean()
+    err = (_fitted_keypoints(body, fit) - kp_true).norm(dim=-1).mean()
     assert err < 0.06, err  # metres, with 2 px / 2 cm input noise
     depth_err = (torch.as_tensor(fit.root_transl[:, 2]) - t_true[:, 2]).abs().mean()
     assert depth_err < 0.15, depth_err
@@ -72,14 +72,8 @@ def test_landmark_toes_pitched_down_do_not_pitch_the_foot(body):
 
     def toe_height_error(config):
         (fit,) = fit_bodies([biased], F, CX, CY, body, 30.0, config)
-        out = body.forward(
-            body.rest(torch.as_tensor(fit.shape, dtype=torch.float32)[None]),
-            torch.zeros(len(fit.frames), dtype=torch.long),
-            torch.as_tensor(fit.root_rotmat, dtype=torch.float32),
-            torch.as_tensor(fit.root_transl, dtype=torch.float32),
-            torch.as_tensor(fit.body_pose, dtype=torch.float32),
-        )
-        toes_rel_ankles = out.keypoints[:, [17, 18]] - out.keypoints[:, [15, 16]]
+        kp = _fitted_keypoints(body, fit)
+        toes_rel_ankles = kp[:, [17, 18]] - kp[:, [15, 16]]
         true_rel = kp_true[:, [17, 18]] - kp_true[:, [15, 16]]
         return float(((toes_rel_ankles - true_rel) @ down).mean())  # + = toes lower than the truth
 

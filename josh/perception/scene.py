@@ -795,7 +795,7 @@ def _fallback(prep: _Prepared | None, keyframe_ids, cfg: SceneConfig, ground_poi
         W, H = prep.width, prep.height
         n = len(prep.frame_ids)
         person = (prep.kf_masks.get(int(f)) for f in keyframe_ids)  # generators: one keyframe at a time
-        colors = (prep.keyframe_image(int(f)) for f in keyframe_ids) if all(int(f) in prep.kf_masks for f in keyframe_ids) else None
+        colors = (prep.keyframe_image(int(f)) for f in keyframe_ids)  # `_prepare` wrote every keyframe
     else:
         W, H, n, person, colors = 16, 16, 0, None, None
     intr = Intrinsics.centred(cfg.focal_known or fallback_focal(W, H), W, H)
