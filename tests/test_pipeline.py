@@ -438,6 +438,24 @@ def test_report_figures_on_a_hand_built_reconstruction(body):
     assert p["jitter"] == pytest.approx(float(jitter(noisy.joints, world.fps).mean()), rel=1e-9) and p["jitter"] > 10
 
 
+def test_lowest_foot_sliding_of_walkers_with_planted_feet_is_small(body):
+    """The stance rule behind `fs_mm` (feet within 3 cm of the lowest point) also catches a swing
+    foot passing low, so a perfect walker does not score zero: the synthetic ground-truth walkers
+    (stance feet that roll without sliding, swing feet lifted at least 2.5 cm) must stay far below
+    the 15 mm target, or the figure would blame the reconstruction for what walking does."""
+    from josh.body.protocol import foot_candidates
+    from josh.pipeline.report import stance_foot_sliding
+    from josh.synth.config import SynthConfig
+    from josh.synth.generate import generate_world
+
+    gt = generate_world(SynthConfig(people=3, frames=60, keyframes=4, width=320, height=180, focal=256.0, seed=1), body)
+    feet = foot_candidates(body)
+    figures = [stance_foot_sliding(p.contact_vertices[:, feet], p.frames) for p in gt.people]
+    assert max(figures) < 5.0, figures
+    gliding = gt.people[0].contact_vertices[:, feet] + np.arange(60)[:, None, None] * np.array([0.02, 0.0, 0.0])
+    assert stance_foot_sliding(gliding, gt.people[0].frames) > 15.0  # 2 cm per frame more: it does count
+
+
 def test_far_figures_measure_the_gap_to_the_ground_across_a_hole_in_the_cloud():
     """Feet over a hole in the cloud (the ground people hide) are as far from the scene as from the
     ground around the hole, not from its nearest point; holes wider than a step are not bridged."""
