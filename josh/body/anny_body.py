@@ -126,6 +126,12 @@ class AnnyBody:
     shape_spread = np.array(ADULT_SPREAD)
     shape_bounds = (0.0, 1.0)  # phenotypes are blend weights in [0, 1]
     shape_unit = 0.2
+    # Sagittal angles of each leg as (pose bone, axis-angle component, sign): hip and knee
+    # flexion and ankle dorsiflexion are + (`josh.body.gait`). Anny's legs bend about their x axes.
+    sagittal_legs = {
+        side: {"hip": (hip, 0, -1.0), "knee": (hip + 1, 0, 1.0), "ankle": (hip + 2, 0, -1.0)}
+        for side, hip in (("left", POSE_BONES.index("upperleg01.L")), ("right", POSE_BONES.index("upperleg01.R")))
+    }
 
     def __init__(self, dtype: torch.dtype = torch.float32):
         import anny

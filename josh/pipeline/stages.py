@@ -23,6 +23,7 @@ import numpy as np
 from josh.errors import InputError
 from josh.perception.people import PeopleOptions, PeopleResult, PersonTrack2D
 from josh.perception.scene import SceneConfig, SceneEstimate
+from josh.perception.swing_prior import SwingPriorOptions
 from josh.pipeline.options import RunOptions, SourceSpec
 from josh.types import FrontEndInputs, HumanTrack, Reconstruction
 
@@ -285,18 +286,20 @@ def first_contacts(humans: list[HumanTrack], body, source: SourceSpec) -> list[H
         return [dataclasses.replace(h, contact_prob=initial_contacts(h, body)) for h in humans]
 
 
-def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body,
+def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, swing_prior: SwingPriorOptions | None = None,
                          min_kept_fraction: float = 0.25) -> tuple[list[HumanTrack], list[str]]:  # fmt: skip
     """Contacts re-estimated after a first reconstruction: the feet from what the video shows
     (keypoints cast through its cameras onto its ground, `contacts_from_video`), the rest from
-    its geometry (near the scene and still).
+    its geometry (near the scene and still). With `swing_prior`, the legs of these people swing
+    as walkers' do where the video shows a swing (`josh.perception.swing_prior`).
 
     A person for whom this finds contact in fewer than `min_kept_fraction` of the frames the
     first estimate had keeps the first estimate (feet the video hardly shows, or a
-    reconstruction that left them far from the scene, cannot tell where they touch it); a note
-    says so.
+    reconstruction that left them far from the scene, cannot tell where they touch it), and the
+    fitted legs, whose guess that estimate is; a note says so.
     """
     from josh.perception.contacts import contacts_from_video
+    from josh.perception.swing_prior import with_normative_swings
 
     with np.errstate(over="ignore"):
         new = contacts_from_video(humans, recon, body)
@@ -309,7 +312,8 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body,
                          f"(first estimate {before}); kept the first estimate")  # fmt: skip
             out.append(h)
         else:
-            out.append(dataclasses.replace(h, contact_prob=np.asarray(prob, np.float64)))
+            h = dataclasses.replace(h, contact_prob=np.asarray(prob, np.float64))
+            out.append(h if swing_prior is None else with_normative_swings(h, body, swing_prior))
     return out, notes
 
 
