@@ -65,7 +65,7 @@ def test_swings_between_plants_take_the_gait_cycle(body):
     right = np.zeros(T, bool)
     right[5:31] = True  # the other foot planted throughout it; its own lifted runs touch the track's ends
     track = _track(body, left, right)
-    out = with_normative_swings(track, body)
+    out = with_normative_swings(track, body, 30.0)
     hip, knee, ankle = (body.sagittal_legs["left"][j] for j in ("hip", "knee", "ankle"))
     changed = np.flatnonzero((out.body_pose != track.body_pose).any((1, 2)))
     assert changed.min() == 10 and changed.max() == 21
@@ -82,14 +82,15 @@ def test_lifted_runs_that_are_not_one_swing_are_left_alone(body):
     left = np.ones(T, bool)
     left[10:22] = False
     alone = np.zeros(T, bool)  # neither foot planted: a missed plant as often as a swing
-    assert swing_runs({"left": left, "right": alone}, np.arange(T), SwingPriorOptions())["left"] == []
+    assert swing_runs({"left": left, "right": alone}, np.arange(T), 30.0, SwingPriorOptions())["left"] == []
     right = np.ones(T, bool)
-    assert swing_runs({"left": left, "right": right}, np.arange(T), SwingPriorOptions())["left"] == [slice(10, 22)]
+    assert swing_runs({"left": left, "right": right}, np.arange(T), 30.0, SwingPriorOptions())["left"] == [slice(10, 22)]
     long_gap = np.ones(T, bool)
-    long_gap[5:30] = False  # 25 frames: longer than a swing
-    assert swing_runs({"left": long_gap, "right": right}, np.arange(T), SwingPriorOptions())["left"] == []
+    long_gap[5:30] = False  # 25 frames: longer than a swing at 30 fps, one at 60 fps
+    assert swing_runs({"left": long_gap, "right": right}, np.arange(T), 30.0, SwingPriorOptions())["left"] == []
+    assert swing_runs({"left": long_gap, "right": right}, np.arange(T), 60.0, SwingPriorOptions())["left"] == [slice(5, 30)]
     frames = np.r_[np.arange(0, 15), np.arange(25, 50)]  # the track is not seen in frames 15-24
-    assert swing_runs({"left": left, "right": right}, frames, SwingPriorOptions())["left"] == []  # cut by the gap
+    assert swing_runs({"left": left, "right": right}, frames, 30.0, SwingPriorOptions())["left"] == []  # cut by the gap
 
 
 def test_body_models_without_leg_axes_keep_their_poses(body):
@@ -97,4 +98,4 @@ def test_body_models_without_leg_axes_keep_their_poses(body):
         contact_sets = body.contact_sets
 
     track = _track(body, np.r_[np.ones(10), np.zeros(10), np.ones(10)], np.ones(30))
-    assert with_normative_swings(track, NoAxes()) is track
+    assert with_normative_swings(track, NoAxes(), 30.0) is track

@@ -19,19 +19,21 @@ import numpy as np
 from scipy import ndimage
 
 from josh.body.gait import normative_angles, swing_phase
+from josh.body.protocol import FOOT_SETS
 from josh.perception.tracking import runs
 from josh.types import HumanTrack
 
 SIDES = ("left", "right")
-FOOT_SETS = ("heel", "toes", "sole")
 
 
 @dataclass
 class SwingPriorOptions:
     """Which lifted runs of a foot count as swings."""
 
-    min_frames: int = 4  # shorter gaps between plants are label noise, not a step
-    max_frames: int = 20  # a walker's swing lasts 0.35-0.45 s; longer gaps are not one swing
+    min_seconds: float = 0.13  # shorter gaps between plants are label noise, not a step (4 frames at 30 fps)
+    max_seconds: float = 0.67
+    """A walker's swing lasts 0.35-0.45 s; a lifted run this long (20 frames at 30 fps) is not one
+    swing, or not a walk."""
     other_planted: float = 0.5
     """Share of the run's frames in which the other foot must be planted: a walker swings one leg
     over the other. Runs where neither foot is planted are missed plants as often as swings."""
@@ -40,14 +42,16 @@ class SwingPriorOptions:
 def planted_sides(track: HumanTrack, body, threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Per side, (T,) bool: some contact candidate of that foot is in contact."""
     prob = np.asarray(track.contact_prob)
-    return {side: (prob[:, np.concatenate([body.contact_sets[f"{side}_{s}"] for s in FOOT_SETS])] > threshold).any(1)
+    sets = body.contact_sets
+    return {side: (prob[:, np.concatenate([sets[s] for s in FOOT_SETS if s.startswith(side) and s in sets])] > threshold).any(1)
             for side in SIDES}  # fmt: skip
 
 
-def swing_runs(planted: dict[str, np.ndarray], frames: np.ndarray, options: SwingPriorOptions) -> dict[str, list[slice]]:
+def swing_runs(planted: dict[str, np.ndarray], frames: np.ndarray, fps: float, options: SwingPriorOptions) -> dict[str, list[slice]]:
     """Per side, the runs of consecutive frames in which that foot is lifted, planted just before
     and just after (a run cut by the track's ends or a gap in its frames is not a whole swing),
-    `min_frames`-`max_frames` long, with the other foot planted in `other_planted` of them."""
+    `min_seconds`-`max_seconds` long, with the other foot planted in `other_planted` of them."""
+    shortest, longest = options.min_seconds * fps, options.max_seconds * fps
     out = {}
     for side in SIDES:
         lifted, other = ~planted[side], planted["right" if side == "left" else "left"]
@@ -56,20 +60,21 @@ def swing_runs(planted: dict[str, np.ndarray], frames: np.ndarray, options: Swin
             for (run,) in ndimage.find_objects(ndimage.label(lifted[r])[0]):
                 a, b = r.start + run.start, r.start + run.stop
                 whole = a > r.start and b < r.stop
-                if whole and options.min_frames <= b - a <= options.max_frames and other[a:b].mean() >= options.other_planted:
+                if whole and shortest <= b - a <= longest and other[a:b].mean() >= options.other_planted:
                     found.append(slice(a, b))
         out[side] = found
     return out
 
 
-def with_normative_swings(track: HumanTrack, body, options: SwingPriorOptions | None = None) -> HumanTrack:
-    """`track` with its legs' sagittal angles set to the gait cycle's on its swings (see module
-    doc); the track itself when the body model has no sagittal leg axes (`body.sagittal_legs`)."""
+def with_normative_swings(track: HumanTrack, body, fps: float, options: SwingPriorOptions | None = None) -> HumanTrack:
+    """`track` (a clip at `fps`) with its legs' sagittal angles set to the gait cycle's on its swings
+    (see module doc); the track itself when the body model has no sagittal leg axes
+    (`body.sagittal_legs`)."""
     legs = getattr(body, "sagittal_legs", None)
     if legs is None or len(track.frames) == 0:
         return track
     pose = np.array(track.body_pose, np.float64, copy=True)
-    for side, swings in swing_runs(planted_sides(track, body), track.frames, options or SwingPriorOptions()).items():
+    for side, swings in swing_runs(planted_sides(track, body), track.frames, fps, options or SwingPriorOptions()).items():
         for run in swings:
             angles = normative_angles(swing_phase(run.stop - run.start))
             for joint, (bone, component, sign) in legs[side].items():

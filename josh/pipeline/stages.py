@@ -313,7 +313,7 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, 
             out.append(h)
         else:
             h = dataclasses.replace(h, contact_prob=np.asarray(prob, np.float64))
-            out.append(h if swing_prior is None else with_normative_swings(h, body, swing_prior))
+            out.append(h if swing_prior is None else with_normative_swings(h, body, recon.fps, swing_prior))
     return out, notes
 
 
