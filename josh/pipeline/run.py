@@ -28,8 +28,8 @@ from josh.optimize.config import OptimConfig
 from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
-from josh.perception.swing_prior import SwingPriorOptions
 from josh.perception.sfm import focal_ambiguity
+from josh.perception.swing_prior import SwingPriorOptions
 from josh.pipeline import stages
 from josh.perception.video import FOLDER_FPS
 from josh.pipeline.cache import StageCache, file_identity, folder_identity, input_identity, stage_key

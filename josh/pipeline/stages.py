@@ -23,7 +23,7 @@ import numpy as np
 from josh.errors import InputError
 from josh.perception.people import PeopleOptions, PeopleResult, PersonTrack2D
 from josh.perception.scene import SceneConfig, SceneEstimate
-from josh.perception.swing_prior import SwingPriorOptions
+from josh.perception.swing_prior import SwingPriorOptions, with_normative_swings
 from josh.pipeline.options import RunOptions, SourceSpec
 from josh.types import FrontEndInputs, HumanTrack, Reconstruction
 
@@ -299,7 +299,6 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, 
     fitted legs, whose guess that estimate is; a note says so.
     """
     from josh.perception.contacts import contacts_from_video
-    from josh.perception.swing_prior import with_normative_swings
 
     with np.errstate(over="ignore"):
         new = contacts_from_video(humans, recon, body)
