@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -502,3 +503,17 @@ def test_report_handles_gaps_and_no_contacts(body):
     p = plausibility(dataclasses.replace(world, people=[one], scene_points=np.zeros((0, 3))), body)["people"][0]
     assert p["fs_mm"] is None and p["speed_mps"] is None and p["contact_far_005"] == 1.0  # no scene: far
     json.dumps(p)  # no NaN in the report
+
+
+def test_stalled_share_sees_a_walker_who_stops_at_every_step():
+    from josh.pipeline.report import stalled_share
+
+    fps, t = 30.0, np.arange(90) / 30.0
+    steady = np.c_[1.2 * t + 0.02 * np.sin(2 * np.pi * 2 * t), np.zeros(90), np.ones(90)]  # a 2 Hz sway
+    assert stalled_share(steady, np.arange(90), fps) == 0.0
+    # the same distance in stop-and-go: still for 10 frames, then 2.4 m/s for 10, every step
+    speed = np.where((np.arange(90) // 10) % 2 == 0, 0.0, 2.4)
+    surging = np.c_[np.r_[0.0, np.cumsum(speed[1:]) / fps], np.zeros(90), np.ones(90)]
+    assert 0.3 < stalled_share(surging, np.arange(90), fps) < 0.6
+    standing = np.c_[0.003 * np.sin(t * 7), np.zeros(90), np.ones(90)]
+    assert math.isnan(stalled_share(standing, np.arange(90), fps))  # people who stand are not stalled walkers

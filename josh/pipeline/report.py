@@ -7,6 +7,10 @@ plausible (DESIGN §6). Per person, on a reconstruction in the exported frame (Z
   rest-pose mesh (zero pose), independent of how the person happens to stand in the video;
 - `speed_mps`: median horizontal speed of the root joint, each speed measured over `SPEED_WINDOW_S`
   of consecutive frames (over one frame, root jitter of a few millimetres would dominate);
+- `stalled_share`: for a walker (median speed at least `WALKING_MPS`), the share of
+  `STALL_WINDOW_S` windows in which the root moves under `STALL_FRACTION` of that median speed:
+  a walker's pelvis never stops within a step, so this shows a body that halts on each planted
+  foot and surges in the swing (None for people who do not walk);
 - `fs_mm`: foot sliding: mean displacement (mm per frame) of the stance foot's candidates (within
   `STANCE_MARGIN` of the lowest foot point along the world's up axis) over two consecutive frames
   in which they are stance;
@@ -54,6 +58,9 @@ from josh.perception.tracking import runs
 from josh.types import PersonResult, Reconstruction
 
 SPEED_WINDOW_S = 0.5
+STALL_WINDOW_S = 0.1  # three frames at 30 fps: short enough to see a stop within a step
+STALL_FRACTION = 0.25
+WALKING_MPS = 0.5
 MAX_HOLE_M = 0.5  # a foot step: wider holes in the scene are not bridged by the ground around them
 FAR_THRESHOLDS = {"contact_far_005": 0.05, "contact_far_020": 0.20}
 
@@ -83,16 +90,35 @@ def standing_height(body, shape) -> float:
     return float(h.max() - h.min())
 
 
-def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float = SPEED_WINDOW_S) -> float:
-    """Median horizontal (xy) root speed over `window_s` windows of consecutive frames (shorter
-    runs of frames: their whole length), m/s."""
-    speeds = []
+def window_speeds(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float) -> np.ndarray:
+    """Horizontal (xy) root speeds (m/s), each over `window_s` of consecutive frames (shorter runs
+    of frames: their whole length); a gap in the frames is not motion."""
+    speeds = [np.zeros(0)]
     for r in runs(frames):
         xy = np.asarray(root)[r, :2]
         w = min(max(1, int(round(window_s * fps))), len(xy) - 1)
         if w >= 1:
             speeds.append(np.linalg.norm(xy[w:] - xy[:-w], axis=1) * fps / w)
-    return float(np.median(np.concatenate(speeds))) if speeds else math.nan
+    return np.concatenate(speeds)
+
+
+def walking_speed(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float = SPEED_WINDOW_S) -> float:
+    """Median of `window_speeds` over `window_s` windows, m/s."""
+    speeds = window_speeds(root, frames, fps, window_s)
+    return float(np.median(speeds)) if len(speeds) else math.nan
+
+
+def stalled_share(root: np.ndarray, frames: np.ndarray, fps: float) -> float:
+    """Share of a walker's `STALL_WINDOW_S` windows in which the root moves slower than
+    `STALL_FRACTION` of the person's median speed (`walking_speed`); NaN for a person whose median
+    speed is under `WALKING_MPS` (standing people stand still). A walker's pelvis speed varies
+    by 10-20% within a step; a reconstruction that holds the body on each planted foot and makes
+    up in the swing stops at every step (docs/demo2.md)."""
+    median = walking_speed(root, frames, fps)
+    speeds = window_speeds(root, frames, fps, STALL_WINDOW_S)
+    if not median >= WALKING_MPS or len(speeds) == 0:
+        return math.nan
+    return float((speeds < STALL_FRACTION * median).mean())
 
 
 def stance_candidates(feet_xyz: np.ndarray, margin: float = STANCE_MARGIN) -> np.ndarray:
@@ -171,6 +197,7 @@ def person_figures(person: PersonResult, recon: Reconstruction, body, scene: Sce
         "last_frame": int(person.frames[-1]) if len(person.frames) else None,
         "height_m": standing_height(body, person.shape),
         "speed_mps": walking_speed(person.root_transl, person.frames, recon.fps),
+        "stalled_share": stalled_share(person.root_transl, person.frames, recon.fps),
         "fs_mm": stance_foot_sliding(feet_xyz, person.frames),
     }
     for name, threshold in FAR_THRESHOLDS.items():
@@ -232,13 +259,14 @@ def print_summary(report: dict, console) -> None:
     if report["people"]:
         table = Table(title=None, show_edge=False, pad_edge=False)
         # FS: the stance (lowest) foot; planted: the feet the video shows planted (mm per frame)
-        for col in ("person", "frames", "height m", "m/s", "FS mm", "planted", ">5cm", ">20cm", "jitter"):
+        for col in ("person", "frames", "height m", "m/s", "stall", "FS mm", "planted", ">5cm", ">20cm", "jitter"):
             table.add_column(col, justify="right")
         for p in report["people"]:
             table.add_row(str(p["id"]), str(p["frames"]), _fmt(p["height_m"], ".2f"), _fmt(p["speed_mps"], ".2f"),
-                          _fmt(p["fs_mm"], ".1f"), _fmt(p.get("fs_planted_mm"), ".1f"), _fmt(p["contact_far_005"], ".0%"), _fmt(p["contact_far_020"], ".0%"),
+                          _fmt(p.get("stalled_share"), ".0%"), _fmt(p["fs_mm"], ".1f"), _fmt(p.get("fs_planted_mm"), ".1f"), _fmt(p["contact_far_005"], ".0%"), _fmt(p["contact_far_020"], ".0%"),
                           _fmt(p["jitter"], ".1f"))  # fmt: skip
         console.print(table)
-        console.print("  FS: sliding of the lowest foot; planted: of the feet the video shows planted (mm/frame); "
+        console.print("  stall: a walker's 0.1 s windows under a quarter of the median speed; FS: sliding of the lowest foot; "
+                      "planted: of the feet the video shows planted (mm/frame); "
                       ">5cm, >20cm: frames whose lowest foot is that far from the scene")  # fmt: skip
     console.print(f"  outputs in {report['out']}")
