@@ -115,10 +115,9 @@ def stalled_share(root: np.ndarray, frames: np.ndarray, fps: float) -> float:
     by 10-20% within a step; a reconstruction that holds the body on each planted foot and makes
     up in the swing stops at every step (docs/demo2.md)."""
     median = walking_speed(root, frames, fps)
-    speeds = window_speeds(root, frames, fps, STALL_WINDOW_S)
-    if not median >= WALKING_MPS or len(speeds) == 0:
+    if not median >= WALKING_MPS:  # NaN too: no two consecutive frames, so no window either
         return math.nan
-    return float((speeds < STALL_FRACTION * median).mean())
+    return float((window_speeds(root, frames, fps, STALL_WINDOW_S) < STALL_FRACTION * median).mean())
 
 
 def stance_candidates(feet_xyz: np.ndarray, margin: float = STANCE_MARGIN) -> np.ndarray:
