@@ -87,8 +87,10 @@ class BodyModel(Protocol):
 FOOT_SETS = ("left_heel", "left_toes", "left_sole", "right_heel", "right_toes", "right_sole")
 
 
-def foot_candidates(body) -> np.ndarray:
-    """Sorted indices (into the contact vertices) of the contact candidates on the feet."""
-    sets = [np.asarray(body.contact_sets[s]) for s in FOOT_SETS if s in body.contact_sets]
+def foot_candidates(body, side: str | None = None) -> np.ndarray:
+    """Sorted indices (into the contact vertices) of the contact candidates on the feet, or on
+    one foot (`side`: "left" or "right")."""
+    names = [s for s in FOOT_SETS if side is None or s.startswith(f"{side}_")]
+    sets = [np.asarray(body.contact_sets[s]) for s in names if s in body.contact_sets]
     return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)
 

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from josh.body.gait import normative_angles, swing_phase
-from josh.body.protocol import FOOT_SETS
+from josh.body.protocol import foot_candidates
 from josh.perception.tracking import runs
 from josh.types import HumanTrack
 
@@ -42,9 +42,7 @@ class SwingPriorOptions:
 def planted_sides(track: HumanTrack, body, threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Per side, (T,) bool: some contact candidate of that foot is in contact."""
     prob = np.asarray(track.contact_prob)
-    sets = body.contact_sets
-    return {side: (prob[:, np.concatenate([sets[s] for s in FOOT_SETS if s.startswith(side) and s in sets])] > threshold).any(1)
-            for side in SIDES}  # fmt: skip
+    return {side: (prob[:, foot_candidates(body, side)] > threshold).any(1) for side in SIDES}
 
 
 def swing_runs(planted: dict[str, np.ndarray], frames: np.ndarray, fps: float, options: SwingPriorOptions) -> dict[str, list[slice]]:
