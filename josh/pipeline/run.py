@@ -29,6 +29,7 @@ from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
 from josh.perception.sfm import focal_ambiguity
+from josh.perception.sway import SwayOptions
 from josh.perception.swing_prior import SwingPriorOptions
 from josh.pipeline import stages
 from josh.perception.video import FOLDER_FPS
@@ -69,6 +70,12 @@ class Settings:
     video shows (`josh.perception.swing_prior`); None keeps the body fit's legs. Measured on
     demo2 (same cached scene): lowest-foot sliding 23.0 / 28.0 / 17.5 / 27.1 mm without,
     14.7 / 28.0 / 17.2 / 24.1 with; jitter within 0.2, speeds within 0.06."""
+
+    sway: SwayOptions | None = None
+    """With options, where the video shows no foot planted the second optimisation plants the
+    foot the pelvis's sideways sway says carries the walker (`josh.perception.sway`). Off by
+    default: on demo2 it cut one walker's lowest-foot sliding from 28 to 22 mm but slowed him to
+    0.76 m/s, and a walker with poor plant labels rose over a jitter of 15 (docs/demo2.md)."""
 
     def refine_optim(self) -> OptimConfig:
         return dataclasses.replace(self.optim, w_c2=self.refine_still_weight)
@@ -273,10 +280,10 @@ def _reconstruct(run: Run):
 
     if src.contacts.builtin and humans:
         refine_config = settings.refine_optim()
-        k_refine = _versioned_key("refine", {"config": refine_config, "swing_prior": settings.swing_prior}, [k_opt])
+        k_refine = _versioned_key("refine", {"config": refine_config, "swing_prior": settings.swing_prior, "sway": settings.sway}, [k_opt])
 
         def refine(adv):
-            tracks, notes = stages.contacts_from_result(humans, recon, run.body, settings.swing_prior)
+            tracks, notes = stages.contacts_from_result(humans, recon, run.body, settings.swing_prior, settings.sway)
             return {"recon": stages.optimise(assemble(tracks), run.body, refine_config), "notes": notes, "humans": tracks}
 
         refined = run.stage("refine", k_refine, refine)

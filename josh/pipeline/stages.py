@@ -23,6 +23,7 @@ import numpy as np
 from josh.errors import InputError
 from josh.perception.people import PeopleOptions, PeopleResult, PersonTrack2D
 from josh.perception.scene import SceneConfig, SceneEstimate
+from josh.perception.sway import SwayOptions
 from josh.perception.swing_prior import SwingPriorOptions, with_normative_swings
 from josh.pipeline.options import RunOptions, SourceSpec
 from josh.types import FrontEndInputs, HumanTrack, Reconstruction
@@ -287,21 +288,26 @@ def first_contacts(humans: list[HumanTrack], body, source: SourceSpec) -> list[H
 
 
 def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, swing_prior: SwingPriorOptions | None = None,
-                         min_kept_fraction: float = 0.25) -> tuple[list[HumanTrack], list[str]]:  # fmt: skip
+                         sway: SwayOptions | None = None, min_kept_fraction: float = 0.25) -> tuple[list[HumanTrack], list[str]]:  # fmt: skip
     """Contacts re-estimated after a first reconstruction: the feet from what the video shows
     (keypoints cast through its cameras onto its ground, `contacts_from_video`), the rest from
-    its geometry (near the scene and still). With `swing_prior`, the legs of these people swing
-    as walkers' do where the video shows a swing (`josh.perception.swing_prior`).
+    its geometry (near the scene and still). With `sway`, frames where the video shows no foot
+    planted get the foot the pelvis's sway says carries the walker (`josh.perception.sway`).
+    With `swing_prior`, the legs of these people swing as walkers' do between the plants
+    (`josh.perception.swing_prior`).
 
     A person for whom this finds contact in fewer than `min_kept_fraction` of the frames the
     first estimate had keeps the first estimate (feet the video hardly shows, or a
     reconstruction that left them far from the scene, cannot tell where they touch it), and the
     fitted legs, whose guess that estimate is; a note says so.
     """
+    from josh.geometry.world_frame import align_world
     from josh.perception.contacts import contacts_from_video
+    from josh.perception.sway import fill_unplanted, stance_from_sway
 
     with np.errstate(over="ignore"):
         new = contacts_from_video(humans, recon, body)
+    aligned = {p.person_id: p for p in align_world(recon, body).people} if sway is not None else {}
     out, notes = [], []
     for h, prob in zip(humans, new):
         before = int((h.contact_prob > 0.5).any(1).sum())
@@ -311,6 +317,9 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, 
                          f"(first estimate {before}); kept the first estimate")  # fmt: skip
             out.append(h)
         else:
+            person = aligned.get(h.person_id)
+            if person is not None and np.array_equal(person.frames, h.frames):
+                prob = fill_unplanted(prob, stance_from_sway(person, recon.fps, sway), body)
             h = dataclasses.replace(h, contact_prob=np.asarray(prob, np.float64))
             out.append(h if swing_prior is None else with_normative_swings(h, body, recon.fps, swing_prior))
     return out, notes
