@@ -27,10 +27,17 @@ from josh.types import HumanTrack, Reconstruction
 
 STANCE_MARGIN = 0.03  # m: foot candidates this close to the lowest foot point carry the weight
 FOOT_PARTS = {"heel": ("heel",), "toes": ("big_toe", "small_toe")}  # keypoints of each part, per side
+SIDES = ("left", "right")
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def planted_sides(prob: np.ndarray, body, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Per side, (T,) bool: some contact candidate of that foot is in contact in `prob` (T, n_contact)."""
+    prob = np.asarray(prob)
+    return {side: (prob[:, foot_candidates(body, side)] > threshold).any(1) for side in SIDES}
 
 
 @torch.no_grad()
@@ -126,7 +133,7 @@ def cast_foot_parts(track: HumanTrack, recon: Reconstruction, body, options: Pla
     seconds = np.asarray(track.frames, np.float64) / recon.fps
     keypoints2d, confidence = np.asarray(track.keypoints2d, np.float64), np.asarray(track.keypoints_conf)
     parts = {}
-    for side in ("left", "right"):
+    for side in SIDES:
         for part, keypoints in FOOT_PARTS.items():
             cols = [names.index(f"{side}_{k}") for k in keypoints]
             uv, visible = _visible_mean(keypoints2d[:, cols], confidence[:, cols], o.min_confidence)
@@ -278,7 +285,7 @@ def contacts_from_video(tracks: list[HumanTrack], recon: Reconstruction, body,
             continue
         prob = geometric[track.person_id].copy()
         parts = planted_feet(track, aligned, body, options, tree)
-        for side in ("left", "right"):
+        for side in SIDES:
             heel, toes = parts[f"{side}_heel"], parts[f"{side}_toes"]
             heel, toes = np.where(np.isnan(heel), toes, heel), np.where(np.isnan(toes), heel, toes)
             for name, value in (("heel", heel), ("toes", toes), ("sole", heel * toes)):

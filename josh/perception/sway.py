@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from josh.body.protocol import foot_candidates
+from josh.perception.contacts import SIDES, planted_sides
 from josh.perception.tracking import runs
 from josh.types import PersonResult
 
@@ -41,6 +42,10 @@ class SwayOptions:
     min_speed: float = 0.5  # m/s along the path: slower people are not walking
 
 
+def stride_frames(options: SwayOptions, fps: float) -> int:
+    return int(round(options.stride_seconds * fps))
+
+
 def sideways_sway(root_xy: np.ndarray, fps: float, options: SwayOptions) -> tuple[np.ndarray, np.ndarray]:
     """(sway, speed) per frame of one run of consecutive frames: the root's offset (m) to the
     left of its path (positive = left), and the path's speed (m/s). `root_xy` (T, 2) are
@@ -49,7 +54,7 @@ def sideways_sway(root_xy: np.ndarray, fps: float, options: SwayOptions) -> tupl
     The path is a moving average over one stride, which removes the sway whatever its phase,
     corrected for cutting corners ("twicing": 2 A(x) - A(A(x)) is exact on any quadratic path).
     Uncorrected, a turn of 8 m radius shifts the sway by 1 cm, a third of its size."""
-    window = int(round(options.stride_seconds * fps))
+    window = stride_frames(options, fps)
     # the ends continue the path by point reflection (a straight walk stays straight)
     padded = np.pad(np.asarray(root_xy, np.float64), ((window, window), (0, 0)), mode="reflect", reflect_type="odd")
     average = lambda x: ndimage.uniform_filter1d(x, window, axis=0, mode="nearest")  # noqa: E731
@@ -69,8 +74,8 @@ def stance_from_sway(person: PersonResult, fps: float, options: SwayOptions | No
     frames shorter than one stride."""
     o = options or SwayOptions()
     T = len(person.frames)
-    out = {"left": np.zeros(T, bool), "right": np.zeros(T, bool)}
-    window = int(round(o.stride_seconds * fps))
+    out = {side: np.zeros(T, bool) for side in SIDES}
+    window = stride_frames(o, fps)
     for run in runs(person.frames):
         if run.stop - run.start < window:
             continue
@@ -85,9 +90,9 @@ def stance_from_sway(person: PersonResult, fps: float, options: SwayOptions | No
 def fill_unplanted(prob: np.ndarray, stance: dict[str, np.ndarray], body, threshold: float = 0.5) -> np.ndarray:
     """`prob` (T, n_contact) with, on frames where no foot candidate is in contact, every candidate
     of the foot that `stance` (`stance_from_sway`) names set in contact. Other frames unchanged."""
-    feet = {side: foot_candidates(body, side) for side in stance}
-    unplanted = ~np.any([(prob[:, cols] > threshold).any(1) for cols in feet.values()], axis=0)
+    planted = planted_sides(prob, body, threshold)
+    unplanted = ~(planted["left"] | planted["right"])
     out = np.array(prob, copy=True)
-    for side, cols in feet.items():
-        out[np.ix_(unplanted & stance[side], cols)] = 1.0
+    for side in SIDES:
+        out[np.ix_(unplanted & stance[side], foot_candidates(body, side))] = 1.0
     return out

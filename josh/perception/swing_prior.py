@@ -19,11 +19,10 @@ import numpy as np
 from scipy import ndimage
 
 from josh.body.gait import normative_angles, swing_phase
-from josh.body.protocol import foot_candidates
+from josh.perception.contacts import SIDES, planted_sides
 from josh.perception.tracking import runs
 from josh.types import HumanTrack
 
-SIDES = ("left", "right")
 
 
 @dataclass
@@ -37,12 +36,6 @@ class SwingPriorOptions:
     other_planted: float = 0.5
     """Share of the run's frames in which the other foot must be planted: a walker swings one leg
     over the other. Runs where neither foot is planted are missed plants as often as swings."""
-
-
-def planted_sides(track: HumanTrack, body, threshold: float = 0.5) -> dict[str, np.ndarray]:
-    """Per side, (T,) bool: some contact candidate of that foot is in contact."""
-    prob = np.asarray(track.contact_prob)
-    return {side: (prob[:, foot_candidates(body, side)] > threshold).any(1) for side in SIDES}
 
 
 def swing_runs(planted: dict[str, np.ndarray], frames: np.ndarray, fps: float, options: SwingPriorOptions) -> dict[str, list[slice]]:
@@ -72,7 +65,7 @@ def with_normative_swings(track: HumanTrack, body, fps: float, options: SwingPri
     if legs is None or len(track.frames) == 0:
         return track
     pose = np.array(track.body_pose, np.float64, copy=True)
-    for side, swings in swing_runs(planted_sides(track, body), track.frames, fps, options or SwingPriorOptions()).items():
+    for side, swings in swing_runs(planted_sides(track.contact_prob, body), track.frames, fps, options or SwingPriorOptions()).items():
         for run in swings:
             angles = normative_angles(swing_phase(run.stop - run.start))
             for joint, (bone, component, sign) in legs[side].items():
