@@ -106,6 +106,9 @@ class FrontEndInputs:
     (NaN rows where it has none). The optimiser moves keyframes only; a frame between them gets
     the interpolated keyframe pose composed with the front-end's own deviation from that
     interpolation, so a handheld camera's shake between keyframes is kept (DESIGN §4)."""
+    up: np.ndarray | None = None
+    """(3,) the world's up direction in this frame when known (from a first reconstruction's
+    alignment to gravity); terms that need "down" (`OptimConfig.w_skate`) are off without it."""
 
 
 @dataclass

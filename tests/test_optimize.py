@@ -171,3 +171,44 @@ def test_smoothness_sees_a_jittering_root_turn():
     steady = cost(torch.arange(n) * 0.05)  # 1.5 rad/s, no angular acceleration
     shaking = cost(0.05 * (-1.0) ** torch.arange(n))  # +-3 degrees every frame
     assert steady < 1e-3 and shaking > 100 * max(steady, 1e-6)
+
+
+def test_lowest_foot_stillness_small_for_a_true_walker_and_sees_a_sliding_body(body, tiny):
+    """L_skate on the generated walker (stance feet roll without sliding, swing feet lifted): small
+    at the truth, large once the whole body slides; off without an up direction."""
+    from josh.body.protocol import foot_candidates
+
+    gt, exact = tiny
+    up = np.linalg.inv(gt.T_wc[0])[:3, :3] @ np.array([0.0, 0.0, 1.0])  # the inputs live in camera 0's frame
+    cfg = OptimConfig(w_skate=1.0)
+    p = build_problem(dataclasses.replace(exact, up=up), cfg, feet=foot_candidates(body))
+    v = Variables(p)
+    truth = float(losses.lowest_foot_stillness(p, derive(v, p, body, False, True), cfg).detach())
+    with torch.no_grad():
+        v.root_transl[:, 0] += 0.03 * torch.arange(len(v.root_transl), dtype=v.root_transl.dtype)  # +3 cm per frame
+    sliding = float(losses.lowest_foot_stillness(p, derive(v, p, body, False, True), cfg).detach())
+    # not zero at the truth: swing toes 2.5 cm up still weigh exp(-2.5 / 3) of the lowest point
+    assert truth < 0.3 * sliding and sliding > 0.5
+    unknown = build_problem(exact, cfg, feet=foot_candidates(body))
+    assert float(losses.lowest_foot_stillness(unknown, derive(Variables(unknown), unknown, body, False, True), cfg)) == 0.0
+
+
+def test_lowest_foot_stillness_lets_a_sliding_foot_rise(body):
+    """The weights are not detached: a foot that slides while lowest can also lower the term by
+    rising (a swing foot clears the ground), not only by stopping."""
+    from types import SimpleNamespace
+
+    cfg = OptimConfig()
+    frames = 6
+    still = torch.zeros(frames, 1, 3)
+    sliding = torch.stack([torch.tensor([[0.05 * t, 0.3, 0.0]]) for t in range(frames)]).requires_grad_(True)
+    X = torch.cat([still, sliding], 1)  # foot point 0 stands, point 1 slides beside it at the same height
+    p = SimpleNamespace(up=torch.tensor([0.0, 0.0, 1.0]), feet=torch.tensor([0, 1]), row_frame=torch.arange(frames),
+                        row_next_ok=torch.ones(frames - 1, dtype=torch.bool))  # fmt: skip
+    d = SimpleNamespace(contacts_world=X, focal=torch.ones(1))
+    value = losses.lowest_foot_stillness(p, d, cfg)
+    value.backward()
+    assert value > 0.5 and (sliding.grad[:, 0, 2] < 0).all()  # descent raises the sliding point
+    lifted = X.detach().clone()
+    lifted[:, 1, 2] += 0.15  # the same slide 15 cm up: a swing, barely counted
+    assert float(losses.lowest_foot_stillness(p, SimpleNamespace(contacts_world=lifted, focal=d.focal), cfg)) < 0.05 * float(value.detach())

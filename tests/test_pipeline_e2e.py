@@ -141,3 +141,26 @@ def test_demo_cut_repeats_bit_for_bit_when_deterministic(demo_run, tmp_path):
     for key in arrays:
         np.testing.assert_array_equal(first_npz[key], second_npz[key], err_msg=key)
     assert json.loads((runs[0] / "report.json").read_text())["people"] == second["people"]
+
+
+def test_demo_cut_with_locked_feet_reruns_the_refine_only_and_the_feet_slide_less(demo_run, tmp_path):
+    """`--lock-feet`: the second optimisation alone changes (its key holds the lowest-foot weight),
+    and the lowest feet slide less than in the plain run."""
+    import shutil
+
+    clip, out, _, env, done = demo_run
+    assert done.returncode == 0
+    locked = tmp_path / "locked"
+    (locked / ".josh-cache").mkdir(parents=True)
+    for entry in (out / ".josh-cache").glob("*.npz"):
+        if entry.name.split("-")[0] != "refine":
+            shutil.copy(entry, locked / ".josh-cache")
+    cmd = [sys.executable, "-m", "josh.cli", "run", str(clip), "-o", str(locked), "--stride", str(STRIDE),
+           "--keyframe-every", "3", "--lock-feet", "-q"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    plain, held = (json.loads((folder / "report.json").read_text()) for folder in (out, locked))
+    assert held["cached_stages"] == ["decode", "people", "scene", "bodies", "contacts", "optimise"]
+    fs = lambda report: np.mean([p["fs_mm"] for p in report["people"] if p["fs_mm"] is not None])  # noqa: E731
+    assert [p["id"] for p in held["people"]] == [p["id"] for p in plain["people"]]
+    assert fs(held) < fs(plain), (fs(held), fs(plain))

@@ -79,6 +79,12 @@ def estimate_world_frame(recon: Reconstruction, body=None, max_refine_angle_deg:
     return WorldFrame(T, up_source, ground_source)
 
 
+def up_direction(recon: Reconstruction, body=None) -> np.ndarray:
+    """(3,) the estimated up direction (unit) in `recon`'s internal frame: what a second
+    optimisation from the same front-end needs to know which way is down."""
+    return estimate_world_frame(to_internal_frame(recon), body).transform[2, :3].copy()
+
+
 def align_world(recon: Reconstruction, body=None) -> Reconstruction:
     """`recon` moved to its estimated exported frame (idempotent: estimated from the internal frame)."""
     internal = to_internal_frame(recon)

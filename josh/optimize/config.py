@@ -36,6 +36,10 @@ class OptimConfig:
     w_keypoints: float = 3.0  # 2D keypoint reprojection
     w_c1: float = 2.0  # contact alignment (the metric anchor)
     w_c2: float = 0.5  # contact stillness
+    w_skate: float = 0.0
+    """The lowest foot does not slide (`losses.lowest_foot_stillness`). It needs the world's up
+    direction (`FrontEndInputs.up`), which only a first reconstruction gives, so the pipeline
+    turns it on in the second optimisation (`Settings.refine_skate_weight`)."""
 
     # --- residual scales -----------------------------------------------------------------------
     scene3d_scale: float = 0.03  # relative 3D disagreement (fraction of depth)
@@ -55,6 +59,9 @@ class OptimConfig:
     shape_prior_scale: float = 0.5  # in units of the body model's `shape_unit` (Anny: 0.1 phenotype)
     c1_scale: float = 0.05  # m
     c2_scale: float = 0.02  # m per frame
+    skate_height_scale: float = 0.03
+    """m: a foot point this far above the frame's lowest carries e^-1 of the weight of the lowest
+    (the scale of a swing foot's clearance: toes pass 1-3 cm over the ground in a stride)."""
 
     max_correspondences: int = 3000  # scene matches used (uniform subsample); 0 = all
     smooth_max_gap: int = 5  # frames: rows further apart are not tied by temporal terms

@@ -158,3 +158,23 @@ def contact_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
     C = d.contacts_world.shape[1]
     step = (X.index_select(0, p.still_entry + C) - X.index_select(0, p.still_entry)).norm(dim=-1)
     return _weighted_mean(pseudo_huber(step / cfg.c2_scale), p.still_weight)
+
+
+def lowest_foot_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Tensor:
+    """L_skate: the foot that carries the weight, the lowest, does not slide, whatever the contact
+    labels say (a walker always has one foot planted; labels miss stances where the feet hide
+    each other). Every foot point's step between consecutive frames is weighted by how near it
+    is to the frame's lowest foot point along `p.up`: exp(-height above a soft minimum /
+    `skate_height_scale`), in both frames. The weights are not detached: a foot that moves can
+    also lower the term by rising, which is what a swing foot does."""
+    rows = p.row_next_ok & (p.row_frame[1:] - p.row_frame[:-1] == 1)
+    if p.up is None or p.feet.numel() == 0 or not bool(rows.any()):
+        return d.focal.new_zeros(())
+    X = d.contacts_world.index_select(1, p.feet)  # (N, F, 3)
+    tau = cfg.skate_height_scale
+    h = X @ p.up.to(X.dtype)
+    above = h + tau * torch.logsumexp(-h / tau, dim=1, keepdim=True)  # >= 0: over the soft minimum
+    w = torch.exp(-above / tau)
+    pair = w[1:] * w[:-1] * rows[:, None].to(w.dtype)
+    step = (X[1:] - X[:-1]).norm(dim=-1)
+    return _weighted_mean(pseudo_huber(step / cfg.c2_scale), pair)

@@ -95,6 +95,9 @@ class Problem:
     still_weight: torch.Tensor  # (E2,) product of the two probabilities
     row_next_ok: torch.Tensor  # (N-1,) rows i and i+1 are the same person, at most `max_gap` frames apart
     row_dt: torch.Tensor  # (N-1,) seconds between rows i and i+1
+    # the lowest foot's stillness (`losses.lowest_foot_stillness`): needs the world's up direction
+    up: torch.Tensor | None  # (3,) unit vector, or None when the inputs do not know it
+    feet: torch.Tensor  # (F,) the contact candidates on the feet (columns of the contact vertices)
 
     @property
     def n_keyframes(self) -> int:
@@ -113,7 +116,9 @@ class Problem:
         return int(self.uv_a.shape[0])
 
 
-def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
+def build_problem(inputs: FrontEndInputs, config: OptimConfig, feet: np.ndarray | None = None) -> Problem:
+    """`feet`: the body model's contact candidates on the feet (`foot_candidates(body)`), for the
+    terms on the feet as a whole."""
     kfs = inputs.keyframes
     intr = inputs.intrinsics
     K = kfs.n_keyframes
@@ -182,7 +187,16 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig) -> Problem:
         still_weight=_t(prob[still_row, still_c] * prob[still_row + 1, still_c]),
         row_next_ok=torch.as_tensor(next_ok),
         row_dt=_t(dt),
+        up=_unit(inputs.up),
+        feet=torch.as_tensor(np.zeros(0, np.int64) if feet is None else np.asarray(feet), dtype=torch.long),
     )
+
+
+def _unit(v) -> torch.Tensor | None:
+    if v is None:
+        return None
+    v = np.asarray(v, np.float64).reshape(3)
+    return _t(v / np.linalg.norm(v))
 
 
 def _frame_deviations(inputs: FrontEndInputs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,7 @@ import roma
 import torch
 
 from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
+from josh.body.protocol import foot_candidates
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
 from josh.optimize.problem import Problem, build_problem
@@ -85,7 +86,7 @@ def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str)
     switches = MethodSwitches.of(method)
     torch.manual_seed(config.seed)
     start = time.perf_counter()
-    problem = build_problem(inputs, config)
+    problem = build_problem(inputs, config, feet=foot_candidates(body))
     v = Variables(problem, body.shape_bounds)
     history: dict[str, float] = {}
     warnings: list[str] = []
@@ -166,6 +167,8 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
             terms["c1"] = cfg.w_c1 * losses.contact_alignment(p, d, cfg)
         if sw.c2:
             terms["c2"] = cfg.w_c2 * losses.contact_stillness(p, d, cfg)
+        if sw.c2 and cfg.w_skate > 0 and p.up is not None:
+            terms["skate"] = cfg.w_skate * losses.lowest_foot_stillness(p, d, cfg)
     return terms
 
 

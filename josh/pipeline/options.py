@@ -114,6 +114,7 @@ class RunOptions:
     official: Path | None = None  # also write the result in the official layout here (josh.pipeline.official)
     progress: bool = True  # progress bars and the summary on the console
     deterministic: bool = False  # bit-for-bit repeatable: SfM on one thread (`Settings.deterministic`)
+    lock_feet: bool = False  # the lowest foot held still in the second optimisation (`Settings.with_locked_feet`)
 
     def __post_init__(self):
         self.video = Path(self.video).expanduser()

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from josh.errors import InputError
+from josh.geometry.world_frame import up_direction
 from josh.io.atomic import ensure_writable_dir, replace_dir, write_json
 from josh.optimize.config import OptimConfig
 from josh.perception.bodyfit import BodyFitConfig
@@ -48,6 +49,7 @@ STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 5, "bodies": 5, "contacts":
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
+LOCKED_FEET_WEIGHT = 2.0  # `OptimConfig.w_skate` under `--lock-feet` (docs/demo2.md "Holding the lowest foot still")
 
 
 @dataclass
@@ -77,8 +79,18 @@ class Settings:
     default: on demo2 it cut one walker's lowest-foot sliding from 28 to 22 mm but slowed him to
     0.76 m/s, and a walker with poor plant labels rose over a jitter of 15 (docs/demo2.md)."""
 
+    refine_skate_weight: float = 0.0
+    """`OptimConfig.w_skate` of the second optimisation: the lowest foot does not slide, with the
+    first reconstruction's up direction; 0, the default, turns it off. It trades the people's
+    global motion for still feet (measured, docs/demo2.md "Holding the lowest foot still"):
+    `with_locked_feet` for users who need feet that do not skate (animation)."""
+
     def refine_optim(self) -> OptimConfig:
-        return dataclasses.replace(self.optim, w_c2=self.refine_still_weight)
+        return dataclasses.replace(self.optim, w_c2=self.refine_still_weight, w_skate=self.refine_skate_weight)
+
+    def with_locked_feet(self, weight: float = LOCKED_FEET_WEIGHT) -> "Settings":
+        """The lowest foot held still in the second optimisation (`--lock-feet`)."""
+        return dataclasses.replace(self, refine_skate_weight=weight)
 
     def deterministic(self) -> "Settings":
         """Settings under which a run repeats bit for bit. SfM's bundle adjustment on several threads
@@ -182,6 +194,8 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
     settings = settings or Settings()
     if opts.deterministic:
         settings = settings.deterministic()
+    if opts.lock_feet:
+        settings = settings.with_locked_feet()
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
@@ -284,7 +298,10 @@ def _reconstruct(run: Run):
 
         def refine(adv):
             tracks, notes = stages.contacts_from_result(humans, recon, run.body, settings.swing_prior, settings.sway)
-            return {"recon": stages.optimise(assemble(tracks), run.body, refine_config), "notes": notes, "humans": tracks}
+            inputs = assemble(tracks)
+            if refine_config.w_skate > 0:
+                inputs = dataclasses.replace(inputs, up=up_direction(recon, run.body))
+            return {"recon": stages.optimise(inputs, run.body, refine_config), "notes": notes, "humans": tracks}
 
         refined = run.stage("refine", k_refine, refine)
         recon, humans = refined["recon"], refined["humans"]
