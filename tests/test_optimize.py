@@ -203,8 +203,7 @@ def test_lowest_foot_stillness_lets_a_sliding_foot_rise(body):
     still = torch.zeros(frames, 1, 3)
     sliding = torch.stack([torch.tensor([[0.05 * t, 0.3, 0.0]]) for t in range(frames)]).requires_grad_(True)
     X = torch.cat([still, sliding], 1)  # foot point 0 stands, point 1 slides beside it at the same height
-    p = SimpleNamespace(up=torch.tensor([0.0, 0.0, 1.0]), feet=torch.tensor([0, 1]), row_frame=torch.arange(frames),
-                        row_next_ok=torch.ones(frames - 1, dtype=torch.bool))  # fmt: skip
+    p = SimpleNamespace(up=torch.tensor([0.0, 0.0, 1.0]), feet=torch.tensor([0, 1]), row_adjacent=torch.ones(frames - 1, dtype=torch.bool))
     d = SimpleNamespace(contacts_world=X, focal=torch.ones(1))
     value = losses.lowest_foot_stillness(p, d, cfg)
     value.backward()

@@ -167,7 +167,7 @@ def lowest_foot_stillness(p: Problem, d: Derived, cfg: OptimConfig) -> torch.Ten
     is to the frame's lowest foot point along `p.up`: exp(-height above a soft minimum /
     `skate_height_scale`), in both frames. The weights are not detached: a foot that moves can
     also lower the term by rising, which is what a swing foot does."""
-    rows = p.row_next_ok & (p.row_frame[1:] - p.row_frame[:-1] == 1)
+    rows = p.row_adjacent
     if p.up is None or p.feet.numel() == 0 or not bool(rows.any()):
         return d.focal.new_zeros(())
     X = d.contacts_world.index_select(1, p.feet)  # (N, F, 3)

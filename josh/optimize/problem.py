@@ -94,6 +94,7 @@ class Problem:
     still_entry: torch.Tensor  # flat index of (i, c); its partner is still_entry + C
     still_weight: torch.Tensor  # (E2,) product of the two probabilities
     row_next_ok: torch.Tensor  # (N-1,) rows i and i+1 are the same person, at most `max_gap` frames apart
+    row_adjacent: torch.Tensor  # (N-1,) rows i and i+1 are the same person on consecutive frames
     row_dt: torch.Tensor  # (N-1,) seconds between rows i and i+1
     # the lowest foot's stillness (`losses.lowest_foot_stillness`): needs the world's up direction
     up: torch.Tensor | None  # (3,) unit vector, or None when the inputs do not know it
@@ -186,6 +187,7 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig, feet: np.ndarray 
         still_entry=torch.as_tensor(still_row * C + still_c, dtype=torch.long),
         still_weight=_t(prob[still_row, still_c] * prob[still_row + 1, still_c]),
         row_next_ok=torch.as_tensor(next_ok),
+        row_adjacent=torch.as_tensor(adjacent),
         row_dt=_t(dt),
         up=_unit(inputs.up),
         feet=torch.as_tensor(np.zeros(0, np.int64) if feet is None else np.asarray(feet), dtype=torch.long),

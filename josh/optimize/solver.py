@@ -24,8 +24,8 @@ import numpy as np
 import roma
 import torch
 
-from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.body.protocol import foot_candidates
+from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
 from josh.optimize.problem import Problem, build_problem

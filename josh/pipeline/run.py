@@ -76,8 +76,8 @@ class Settings:
     sway: SwayOptions | None = None
     """With options, where the video shows no foot planted the second optimisation plants the
     foot the pelvis's sideways sway says carries the walker (`josh.perception.sway`). Off by
-    default: on demo2 it cut one walker's lowest-foot sliding from 28 to 22 mm but slowed him to
-    0.76 m/s, and a walker with poor plant labels rose over a jitter of 15 (docs/demo2.md)."""
+    default: on demo2 it cut one walker's lowest-foot sliding from 28.0 to 20.7 mm but slowed him
+    to 0.78 m/s and put his jitter at 15.5, and a walker with poor plant labels rose over a jitter of 15 (docs/demo2.md)."""
 
     refine_skate_weight: float = 0.0
     """`OptimConfig.w_skate` of the second optimisation: the lowest foot does not slide, with the
