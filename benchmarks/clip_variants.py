@@ -12,7 +12,10 @@ Each variant is made with PyAV in the output folder (never committed), then reco
   camera path should not change;
 - `repeat_every_4th`: every 4th frame shown twice, at 1.25 x the frame rate (what a 24 -> 30 fps
   conversion does to a clip): the same motion in real time, with a stutter;
-- `portrait`: the middle 9:16 of the picture (a narrow view: the focal is poorly determined).
+- `portrait`: the middle 9:16 of the picture (a narrow view: the focal is poorly determined);
+- `frozen`: the first frame held for 1.5 s (a tripod shot of people standing still): SfM sees no
+  motion and falls back to a ground plane; the camera should stay put above it, people stand
+  still on it, and the focal is a guess.
 Per variant: frames, focal (px at the variant's working resolution), camera path, and per
 person frames, stature, speed, both foot-sliding figures, far-contact shares and jitter.
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "portrait")
+VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "portrait", "frozen")
+FROZEN_FRAMES = 45
 
 
 def variant_frames(video: Path, variant: str):
@@ -50,6 +54,8 @@ def variant_frames(video: Path, variant: str):
             return np.ascontiguousarray(rgb[:, (w - width) // 2 : (w - width) // 2 + width])
 
         return lambda: (even_size(crop(rgb)) for _, rgb in iter_frames(video, long_side=None)), fps
+    if variant == "frozen":
+        return lambda: (even_size(rgb) for _, rgb in iter_frames(video, max_frames=1) for _ in range(FROZEN_FRAMES)), fps
     raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
 
 

@@ -109,6 +109,10 @@ class FrontEndInputs:
     up: np.ndarray | None = None
     """(3,) the world's up direction in this frame when known (from a first reconstruction's
     alignment to gravity); terms that need "down" (`OptimConfig.w_skate`) are off without it."""
+    static_camera: bool = False
+    """The camera is known not to move (the scene front-end saw no image motion): its poses stay
+    at `keyframe_T_wc`, because with no scene matches only the people could move it, and their
+    noise would."""
 
 
 @dataclass

@@ -135,6 +135,24 @@ def test_scene_without_correspondences_still_optimises_people(body, tiny):
     assert len(recon.people) == 1 and np.isfinite(recon.people[0].joints).all()
 
 
+def test_a_static_camera_stays_where_the_front_end_put_it(body, tiny):
+    """Without scene matches only the people could move the camera (the fallback of a camera whose
+    frames do not move): a known-static camera keeps its poses, a free one drifts."""
+    from josh.synth.frontend import _empty_correspondences
+
+    gt, _ = tiny
+    noisy = simulate_frontends(gt, NoiseConfig(), body, seed=1)
+    still = np.repeat(np.eye(4)[None], len(noisy.keyframe_T_wc), 0)
+    plane_only = dataclasses.replace(noisy, correspondences=_empty_correspondences(), keyframe_T_wc=still, frame_T_wc=None)
+    fast = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(30, 0.02, False, False),
+                       fine=Phase(20, 0.005, True, True))  # fmt: skip
+    free = reconstruct(plane_only, body, fast)
+    held = reconstruct(dataclasses.replace(plane_only, static_camera=True), body, fast)
+    assert np.linalg.norm(free.T_wc[:, :3, 3], axis=1).max() > 1e-3
+    np.testing.assert_allclose(held.T_wc, np.repeat(np.eye(4)[None], TINY.frames, 0), atol=1e-6)
+    assert len(held.people) == 1 and np.isfinite(held.people[0].joints).all()
+
+
 @pytest.mark.slow
 def test_end_to_end_recovers_scale_and_focal(body):
     """A small noisy world (2 people, 40 frames): the metric scale (up to 3x off to start with)

@@ -228,16 +228,20 @@ def test_static_camera_falls_back_to_a_ground_plane():
     assert len(est.correspondences) == 0
     np.testing.assert_allclose(est.keyframe_T_wc, np.repeat(np.eye(4)[None], 3, 0))
     assert est.all_T_wc.shape == (8, 4, 4)
-    assert est.intrinsics.focal == pytest.approx(math.hypot(W, H))
+    assert est.intrinsics.focal == pytest.approx(0.8 * max(W, H))  # a phone's main camera
+    assert est.camera_static  # the frames did not move: the optimiser must not move the camera
     np.testing.assert_allclose(est.ground_plane, [0, -1, 0, -1.4], atol=1e-6)
     # depth of the plane y = 1.4 along each ray: z = 1.4 / ((v - cy) / f) below the horizon
     obs = est.keyframes
     intr = est.intrinsics
     v = (np.arange(obs.depth.shape[1]) + 0.5) * 8 - 0.5
-    y = (v - intr.cy) / intr.focal
-    below = y > 1.4 / 100.0
-    expect = np.where(below, 1.4 / np.where(below, y, 1.0), 0.0)
-    np.testing.assert_allclose(obs.depth[1][:, 7], expect, rtol=1e-5)
+    u = (np.arange(obs.depth.shape[2]) + 0.5) * 8 - 0.5
+    y = ((v - intr.cy) / intr.focal)[:, None]
+    x = ((u - intr.cx) / intr.focal)[None, :]
+    z = 1.4 / np.where(y > 0, y, 1.0)
+    below = (y > 0) & (z * np.sqrt(1 + x**2 + y**2) <= 100.0)  # within the plane's 100 m along the ray
+    expect = np.where(below, z, 0.0)
+    np.testing.assert_allclose(obs.depth[1], expect, rtol=1e-5)
     assert not obs.background[:, ~below].any() and obs.background[:, below].all()
 
 

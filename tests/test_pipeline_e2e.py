@@ -143,6 +143,35 @@ def test_demo_cut_repeats_bit_for_bit_when_deterministic(demo_run, tmp_path):
     assert json.loads((runs[0] / "report.json").read_text())["people"] == second["people"]
 
 
+def test_a_frozen_frame_gets_a_still_camera_over_a_level_ground(tmp_path):
+    """A clip that differs in kind: demo2's first frame held for 1.6 s (a tripod shot of people
+    standing). SfM sees no motion and falls back to a ground plane; the camera must stay put and
+    above that ground, and the people must stand on it. Before the fallback took its ground from
+    the bodies' up, a plane through three people's contacts tilted by 8 degrees, passed 8 cm from
+    the camera, and the camera drifted 0.4 m."""
+    from josh.io.reconstruction_file import load_reconstruction
+    from josh.testing.videos import cut_video
+
+    clip = cut_video(DEMO, tmp_path / "frozen.mp4", 24, LONG_SIDE, hold=24)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "josh.cli", "run", str(clip), "-o", str(out), "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "still camera" in done.stderr and "Traceback" not in done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["scene"]["source"] == "ground_plane" and report["camera"]["path_m"] == 0.0
+    assert len(report["people"]) >= 3
+    recon = load_reconstruction(out / "reconstruction.npz")
+    camera_height = recon.T_wc[:, 2, 3]  # exported frame: Z up, ground at z = 0
+    assert np.ptp(camera_height) < 1e-6 and 1.0 < camera_height[0] < 3.0, camera_height[0]
+    ground = recon.scene_points - recon.scene_points.mean(0)
+    normal = np.linalg.svd(ground, full_matrices=False)[2][2]
+    assert np.degrees(np.arccos(abs(normal[2]))) < 3.0  # a level plane in the exported frame
+    on_ground = [abs(np.median(p.foot_vertices[..., 2].min(1))) < 0.15 for p in recon.people]
+    assert sum(on_ground) >= 2, on_ground
+
+
 def test_demo_cut_with_locked_feet_reruns_the_refine_only_and_the_feet_slide_less(demo_run, tmp_path):
     """`--lock-feet`: the second optimisation alone changes (its key holds the lowest-foot weight),
     and the lowest feet slide less than in the plain run."""

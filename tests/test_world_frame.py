@@ -11,6 +11,7 @@ from josh.geometry.world_frame import (
     align_world,
     apply_world_transform,
     estimate_world_frame,
+    people_ground_plane,
     rigid_inverse,
     to_internal_frame,
 )
@@ -85,6 +86,33 @@ def test_contacts_on_a_slope_do_not_tilt_the_world(body):
     frame, world_to_exported, _ = _recover(body, 6, n_frames=30, slope_deg=25.0)
     assert frame.up_source == "body up"
     assert _tilt_deg(world_to_exported) < 0.5
+
+
+def test_people_ground_plane_is_the_ground_they_stand_on(body):
+    recon, world_to_internal = synthetic_reconstruction(body, n_frames=30, world_to_internal=random_rigid(9), seed=9)
+    plane = people_ground_plane(recon.people, body)
+    up = world_to_internal[:3, :3] @ [0.0, 0.0, 1.0]
+    assert np.degrees(np.arccos(np.clip(plane[:3] @ up, -1, 1))) < 1.0
+    ground = recon.scene_points[:300]  # the generator's ground points, moved into the internal frame
+    assert np.abs(ground @ plane[:3] - plane[3]).max() < 0.01
+    assert people_ground_plane([], body) is None
+
+
+def test_people_ground_plane_stays_level_when_the_people_disagree(body):
+    """Few people whose contacts disagree in height (a monocular depth error lifts one of them
+    25 cm; the fallback scene of a static camera) fix no plane: a plane through their contacts
+    tilts the ground and can put the camera under it. Their bodies' up keeps it level."""
+    from josh.perception.scene import fit_ground_plane
+
+    recon, world_to_internal = synthetic_reconstruction(body, n_frames=30, n_people=3, world_to_internal=random_rigid(4), seed=4)
+    up = world_to_internal[:3, :3] @ [0.0, 0.0, 1.0]
+    lifted = dataclasses.replace(recon.people[2], contact_vertices=recon.people[2].contact_vertices + 0.25 * up)
+    people = [*recon.people[:2], lifted]
+    plane = people_ground_plane(people, body)
+    assert np.degrees(np.arccos(np.clip(plane[:3] @ up, -1, 1))) < 1.0
+    contacts = np.concatenate([p.contact_vertices[p.contacts > 0.5] for p in people])
+    tilted = fit_ground_plane(contacts)
+    assert np.degrees(np.arccos(np.clip(abs(tilted[:3] @ up), -1, 1))) > 2.0  # what the old fallback did
 
 
 def test_apply_moves_bodies_consistently_and_round_trips(body):

@@ -104,23 +104,8 @@ def _body_up_axis(recon: Reconstruction, body) -> np.ndarray:
 
 
 def _estimate_up(recon: Reconstruction, body_up_axis: np.ndarray, max_refine_deg: float) -> tuple[np.ndarray, str]:
-    cos_limit = np.cos(np.radians(max_refine_deg))
     if recon.people:
-        prior = _robust_mean_direction(np.concatenate([p.root_rotmat @ body_up_axis for p in recon.people]))
-        contacts = _contact_points(recon.people)
-        if len(contacts) >= MIN_CONTACT_POINTS:
-            normal, _, spread, line, inlier_fraction = _fit_plane(contacts)
-            if spread[2] > MAX_PLANE_THICKNESS_M or inlier_fraction < MIN_PLANE_INLIERS:
-                refined, how = None, ""  # contacts on several levels (stairs) or many outliers
-            elif _spans(spread[1], spread[2]):
-                refined, how = normal * np.sign(normal @ prior), "contact plane"
-            elif _spans(spread[0], spread[2]):  # contacts along a line: horizontal direction known
-                refined, how = _unit(prior - (prior @ line) * line), "contact line + body up"
-            else:
-                refined, how = None, ""
-            if refined is not None and refined @ prior >= cos_limit:
-                return refined, how
-        return prior, "body up"
+        return _people_up(recon.people, body_up_axis, max_refine_deg)
     prior = _robust_mean_direction(-recon.T_wc[:, :3, 1])
     plane = _scene_plane(recon.scene_points, prior, np.cos(np.radians(MAX_CAMERA_TILT_DEG)))
     if plane is not None:
@@ -128,26 +113,64 @@ def _estimate_up(recon: Reconstruction, body_up_axis: np.ndarray, max_refine_deg
     return prior, "camera up"
 
 
+def _people_up(people: list[PersonResult], body_up_axis: np.ndarray, max_refine_deg: float) -> tuple[np.ndarray, str]:
+    """Up from the bodies' up axis, refined by their contacts where those fix it (module doc)."""
+    prior = _robust_mean_direction(np.concatenate([p.root_rotmat @ body_up_axis for p in people]))
+    contacts = _contact_points(people)
+    if len(contacts) >= MIN_CONTACT_POINTS:
+        normal, _, spread, line, inlier_fraction = _fit_plane(contacts)
+        if spread[2] > MAX_PLANE_THICKNESS_M or inlier_fraction < MIN_PLANE_INLIERS:
+            refined, how = None, ""  # contacts on several levels (stairs) or many outliers
+        elif _spans(spread[1], spread[2]):
+            refined, how = normal * np.sign(normal @ prior), "contact plane"
+        elif _spans(spread[0], spread[2]):  # contacts along a line: horizontal direction known
+            refined, how = _unit(prior - (prior @ line) * line), "contact line + body up"
+        else:
+            refined, how = None, ""
+        if refined is not None and refined @ prior >= np.cos(np.radians(max_refine_deg)):
+            return refined, how
+    return prior, "body up"
+
+
 def _ground_height(recon: Reconstruction, up: np.ndarray) -> tuple[float, str]:
     """Height (along `up`, in the current frame) of the ground."""
-    lowest_in_contact, lowest_any = [], []
-    for p in recon.people:
-        h = np.concatenate([p.contact_vertices, p.foot_vertices], 1) @ up  # (T, n_contact + 4)
-        lowest_any.append(h.min(1))
-        in_contact = np.asarray(p.contacts) > CONTACT_THRESHOLD
-        rows = in_contact.any(1)
-        masked = np.where(in_contact, h[:, : in_contact.shape[1]], np.inf)
-        lowest_in_contact.append(masked[rows].min(1))
-    if lowest_in_contact and sum(map(len, lowest_in_contact)):
-        return float(np.median(np.concatenate(lowest_in_contact))), "contact vertices"
-    if lowest_any:
-        return float(np.median(np.concatenate(lowest_any))), "lowest foot vertices"
+    if recon.people:
+        return _people_ground_height(recon.people, up)
     plane = _scene_plane(recon.scene_points, up, np.cos(np.radians(5.0)))
     if plane is not None:
         return plane[1], "scene plane"
     if len(recon.scene_points):
         return float(np.quantile(recon.scene_points @ up, 0.05)), "lowest scene points"
     return float(recon.T_wc[0, :3, 3] @ up), "first camera"
+
+
+def _people_ground_height(people: list[PersonResult], up: np.ndarray) -> tuple[float, str]:
+    lowest_in_contact, lowest_any = [], []
+    for p in people:
+        h = np.concatenate([p.contact_vertices, p.foot_vertices], 1) @ up  # (T, n_contact + 4)
+        lowest_any.append(h.min(1))
+        in_contact = np.asarray(p.contacts) > CONTACT_THRESHOLD
+        rows = in_contact.any(1)
+        masked = np.where(in_contact, h[:, : in_contact.shape[1]], np.inf)
+        lowest_in_contact.append(masked[rows].min(1))
+    if sum(map(len, lowest_in_contact)):
+        return float(np.median(np.concatenate(lowest_in_contact))), "contact vertices"
+    return float(np.median(np.concatenate(lowest_any))), "lowest foot vertices"
+
+
+def people_ground_plane(people: list[PersonResult], body, max_refine_angle_deg: float = 4.0) -> np.ndarray | None:
+    """(4,) the ground under `people` as (n, d) with n.X = d, n = up, in the people's frame; None
+    without people. The same evidence as the exported world's ground: the bodies' up refined by
+    their contacts, at the height of the lowest in-contact vertices. Unlike a plane fitted to the
+    contacts alone it stays level where they do not fix a plane: two or three people, one of
+    them placed too near or too far, fit a thin plane tilted by several degrees. So the contacts
+    may correct the walkers' lean (1-2 degrees) but not tilt the ground further."""
+    people = [p for p in people if len(p.frames)]
+    if not people:
+        return None
+    up, _ = _people_up(people, np.asarray(body.up_axis, np.float64), max_refine_angle_deg)
+    height, _ = _people_ground_height(people, up)
+    return np.append(up, height)
 
 
 def _axes(recon: Reconstruction, up: np.ndarray) -> np.ndarray:

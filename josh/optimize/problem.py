@@ -99,6 +99,7 @@ class Problem:
     # the lowest foot's stillness (`losses.lowest_foot_stillness`): needs the world's up direction
     up: torch.Tensor | None  # (3,) unit vector, or None when the inputs do not know it
     feet: torch.Tensor  # (F,) the contact candidates on the feet (columns of the contact vertices)
+    static_camera: bool = False  # the cameras are held at their initial poses
 
     @property
     def n_keyframes(self) -> int:
@@ -191,6 +192,7 @@ def build_problem(inputs: FrontEndInputs, config: OptimConfig, feet: np.ndarray 
         row_dt=_t(dt),
         up=_unit(inputs.up),
         feet=torch.as_tensor(np.zeros(0, np.int64) if feet is None else np.asarray(feet), dtype=torch.long),
+        static_camera=bool(inputs.static_camera),
     )
 
 

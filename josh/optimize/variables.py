@@ -58,8 +58,9 @@ class Variables(torch.nn.Module):
         self.register_buffer("gauge_mask", gauge)  # keyframe 0 stays where it is
 
     # groups of parameters, for freezing per method and phase
-    def scene_parameters(self, focal: bool) -> list[torch.nn.Parameter]:
-        return [self.cam_rot, self.cam_centre, self.log_scale, self.match_depth] + ([self.log_focal] if focal else [])
+    def scene_parameters(self, focal: bool, cameras: bool = True) -> list[torch.nn.Parameter]:
+        poses = [self.cam_rot, self.cam_centre] if cameras else []
+        return poses + [self.log_scale, self.match_depth] + ([self.log_focal] if focal else [])
 
     def people_parameters(self) -> list[torch.nn.Parameter]:
         return [self.shape, self.root_rot, self.root_transl, self.body_pose]

@@ -25,10 +25,10 @@ With a distortion model (SIMPLE_RADIAL, the default), every pixel this module ou
 `undistort_pixels` / `distort_pixels` convert other front-ends' pixels (keypoints) the same way.
 
 When SfM fails (static camera, no texture, too few frames, any pycolmap error) the result is a
-`"ground_plane"` estimate: a static identity camera, a focal guessed from the image diagonal
-(f = sqrt(W^2 + H^2), the usual guess of body front-ends, ~53 deg diagonal field of view) and depth
-maps of a plane fitted to points where people's feet are (`ground_plane_scene`), or of a horizontal
-plane `camera_height` below the camera when no such points are given. It has no correspondences.
+`"ground_plane"` estimate: an identity camera (`camera_static` when SfM failed because the frames
+do not move), a focal guessed for a phone's main camera (`fallback_focal`) and depth maps of a
+plane fitted to points where people's feet are (`ground_plane_scene`), or of a horizontal plane
+`camera_height` below the camera when no such points are given. It has no correspondences.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class SceneEstimate:
     camera_model: str = "SIMPLE_PINHOLE"
     ground_plane: np.ndarray | None = None  # (4,) n (unit, pointing to the camera side), d: n.X = d
     stats: dict = field(default_factory=dict)
+    camera_static: bool = False  # the fallback for a camera whose frames do not move: it stays put
 
 
 # ------------------------------------------------------------------------------------ public API
@@ -237,12 +238,13 @@ def ground_plane_scene(
 
     The plane is fitted to `ground_points_cam` (camera frame, metres; see `fit_ground_plane`) unless
     `plane` (n, d) is given. Pixels whose ray misses the plane, or meets it beyond `max_depth`, are
-    unknown (0). Confidence: 0.5 for a plane fitted to points, 0.2 for the default plane.
+    unknown (0). Confidence: 0.5 for a plane given or fitted to points, 0.2 for the default plane.
     person_masks / colors: optional per keyframe (same forms as `estimate_scene`'s masks; RGB frames).
     Returns the observations and the plane (4,).
     """
     keyframe_ids = np.asarray(keyframe_ids, dtype=int)
     n_pts = 0 if ground_points_cam is None else len(np.asarray(ground_points_cam).reshape(-1, 3))
+    evidence = plane is not None or n_pts >= 1  # not the default plane below the camera
     if plane is None:
         plane = fit_ground_plane(ground_points_cam, camera_height)
     plane = np.asarray(plane, dtype=float)
@@ -255,7 +257,7 @@ def ground_plane_scene(
         z = plane[3] / denom
     z = np.where(np.isfinite(z) & (z > 0) & (z * np.linalg.norm(rays, axis=-1) <= max_depth), z, 0.0)
     depth = np.repeat(z[None].astype(np.float32), K, 0)
-    conf = np.where(depth > 0, 0.5 if n_pts >= 1 else 0.2, 0.0).astype(np.float32)
+    conf = np.where(depth > 0, 0.5 if evidence else 0.2, 0.0).astype(np.float32)
     person = np.zeros(depth.shape, bool)
     if person_masks is not None:
         for k, m in enumerate(person_masks):
@@ -783,9 +785,17 @@ def empty_correspondences() -> Correspondences:
 
 
 # -------------------------------------------------------------------------------------- fallback
+PHONE_FOCAL_PER_LONG_SIDE = 0.8
+"""A phone's main camera (~26 mm equivalent: 64 degrees across the long side) in pixels per pixel
+of the long side; action cameras are wider (demo2: 0.53)."""
+
+
 def fallback_focal(width: int, height: int) -> float:
-    """Focal guess without SfM: the image diagonal in pixels (~53 deg diagonal field of view)."""
-    return float(math.hypot(width, height))
+    """Focal guess without SfM, which the optimiser then refines: a phone's main camera. Not the
+    image diagonal that body front-ends assume (~37 mm equivalent): few phone or action-camera
+    clips are that narrow, and a focal twice too long puts people off-centre at the wrong depth
+    (a frozen frame of demo2: the man at the side 1.5 m nearer than the others instead of 0.3)."""
+    return PHONE_FOCAL_PER_LONG_SIDE * float(max(width, height))
 
 
 def _fallback(prep: _Prepared | None, keyframe_ids, cfg: SceneConfig, ground_points_cam, stats) -> SceneEstimate:
@@ -819,6 +829,7 @@ def _fallback(prep: _Prepared | None, keyframe_ids, cfg: SceneConfig, ground_poi
         points=np.zeros((0, 3)),
         point_colors=np.zeros((0, 3), np.uint8),
         ground_plane=plane,
+        camera_static=stats.get("image_motion_px", math.inf) < cfg.min_image_motion,
     )
 
 

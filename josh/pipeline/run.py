@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
 # Bump a stage's number when its code changes what it computes, to retire its old cache entries
 # (and, through the keys, those of every later stage).
-STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 5, "bodies": 5, "contacts": 2, "optimise": 3, "refine": 7}
+STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 6, "bodies": 5, "contacts": 2, "optimise": 3, "refine": 7}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -227,8 +227,10 @@ def scene_warnings(scene) -> list[str]:
     SfM misplaced."""
     warnings = []
     if scene.source == "ground_plane":
+        camera = "a still camera" if scene.camera_static else "a camera that starts static"
         warnings.append(f"structure from motion failed ({scene.stats.get('sfm_failure', 'unknown reason')}): "
-                        "the scene is a ground plane under the people's contacts, seen from a camera that starts static")  # fmt: skip
+                        f"the scene is a ground plane under the people's contacts, seen from {camera}; "
+                        "the focal is guessed (a phone's main camera), and depths and speeds along the view follow it")  # fmt: skip
     elif amb := focal_ambiguity(scene.stats.get("focal_attempts", [])):
         warnings.append(f"the video hardly determines the focal: structure from motion fits {amb['focal_min']:.0f} to "
                         f"{amb['focal_max']:.0f} px about equally well (a narrow view, or a camera that hardly turns); "
@@ -418,7 +420,7 @@ def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, tota
 
 def focal_source(opts: RunOptions, scene) -> str:
     """Where the focal came from: "given" (--focal), "sfm" (refined by the joint optimisation),
-    "pointmaps", or "guess" (the ground-plane fallback's image diagonal, refined)."""
+    "pointmaps", or "guess" (the ground-plane fallback's phone-camera guess, refined)."""
     if opts.focal is not None:
         return "given"
     return {"ground_plane": "guess"}.get(scene.source, scene.source)

@@ -26,7 +26,7 @@ from josh.perception.scene import SceneConfig, SceneEstimate
 from josh.perception.sway import SwayOptions
 from josh.perception.swing_prior import SwingPriorOptions, with_normative_swings
 from josh.pipeline.options import RunOptions, SourceSpec
-from josh.types import FrontEndInputs, HumanTrack, Reconstruction
+from josh.types import FrontEndInputs, HumanTrack, PersonResult, Reconstruction
 
 log = logging.getLogger(__name__)
 
@@ -327,32 +327,42 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, 
 
 # -------------------------------------------------------------------------------------- optimiser
 def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], body, people: PeopleStage) -> SceneEstimate:
-    """For the ground-plane scene (SfM failed): the plane fitted under the people's contacts
-    (camera frame) instead of the default plane below the camera; unchanged otherwise."""
-    import torch
-
+    """For the ground-plane scene (SfM failed): the ground under the people's local bodies
+    (camera frame; `josh.geometry.world_frame.people_ground_plane`) instead of the default plane
+    below the camera; unchanged otherwise."""
+    from josh.geometry.world_frame import people_ground_plane
     from josh.perception.scene import ground_plane_scene
 
     if scene.source != "ground_plane" or not humans:
         return scene
-    points = []
-    with torch.no_grad():
-        for h in humans:
-            f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
-            out = body.forward(body.rest(f32(h.shape)[None]), torch.zeros(len(h.frames), dtype=torch.long),
-                               f32(h.root_rotmat), f32(h.root_transl), f32(h.body_pose))  # fmt: skip
-            X = out.contact_vertices.numpy()
-            points.append(X[np.asarray(h.contact_prob) > 0.5])
-    points = np.concatenate(points) if points else np.zeros((0, 3))
+    bodies = [_local_body(h, body) for h in humans]
+    plane = people_ground_plane(bodies, body)
     kf = scene.keyframes
     masks = None
     if people.masks is not None:
         masks = [people.masks[int(f)] for f in kf.frame_ids]
-    obs, plane = ground_plane_scene(scene.intrinsics, kf.frame_ids, points, stride=int(kf.stride),
-                                    person_masks=masks)  # fmt: skip
+    obs, plane = ground_plane_scene(scene.intrinsics, kf.frame_ids, stride=int(kf.stride), person_masks=masks,
+                                    plane=plane)  # fmt: skip
     obs.colors = kf.colors
-    stats = dict(scene.stats, ground_points=int(len(points)))
+    in_contact = sum(int((np.asarray(h.contact_prob) > 0.5).sum()) for h in humans)
+    stats = dict(scene.stats, ground_points=in_contact)
     return dataclasses.replace(scene, keyframes=obs, ground_plane=plane, stats=stats)
+
+
+def _local_body(h: HumanTrack, body) -> PersonResult:
+    """A local body (camera frame) posed, as the world-frame estimate reads people."""
+    import torch
+
+    f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        out = body.forward(body.rest(f32(h.shape)[None]), torch.zeros(len(h.frames), dtype=torch.long),
+                           f32(h.root_rotmat), f32(h.root_transl), f32(h.body_pose))  # fmt: skip
+    return PersonResult(
+        person_id=h.person_id, frames=np.asarray(h.frames), root_rotmat=np.asarray(h.root_rotmat),
+        root_transl=np.asarray(h.root_transl), body_pose=np.asarray(h.body_pose), shape=np.asarray(h.shape),
+        joints=out.joints.numpy(), foot_vertices=out.foot_vertices.numpy(),
+        contact_vertices=out.contact_vertices.numpy(), contacts=np.asarray(h.contact_prob),
+    )  # fmt: skip
 
 
 def front_end_inputs(clip: Clip, scene: SceneEstimate, humans: list[HumanTrack], body_model: str) -> FrontEndInputs:
@@ -362,7 +372,7 @@ def front_end_inputs(clip: Clip, scene: SceneEstimate, humans: list[HumanTrack],
     return FrontEndInputs(
         n_frames=clip.n_frames, fps=clip.fps, intrinsics=scene.intrinsics, keyframes=scene.keyframes,
         keyframe_T_wc=scene.keyframe_T_wc, correspondences=scene.correspondences, humans=list(humans),
-        body_model=body_model, frame_T_wc=frame_T,
+        body_model=body_model, frame_T_wc=frame_T, static_camera=scene.camera_static,
     )  # fmt: skip
 
 
