@@ -118,7 +118,9 @@ def _run_phase(v: Variables, problem: Problem, body, cfg: OptimConfig, phase: Ph
                stage: str, history: dict) -> None:  # fmt: skip
     people_stage = stage != "scene"
     scene_free = not people_stage or sw.joint
-    params = v.scene_parameters(focal=phase.focal_free and sw.focal_free, cameras=not problem.static_camera) if scene_free else []
+    params = []
+    if scene_free:
+        params = v.scene_parameters(focal=phase.focal_free and sw.focal_free, cameras=not problem.static_camera)
     if people_stage and sw.people_free:
         params += v.people_parameters()
     if phase.iterations <= 0 or not params:

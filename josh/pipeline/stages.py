@@ -26,7 +26,7 @@ from josh.perception.scene import SceneConfig, SceneEstimate
 from josh.perception.sway import SwayOptions
 from josh.perception.swing_prior import SwingPriorOptions, with_normative_swings
 from josh.pipeline.options import RunOptions, SourceSpec
-from josh.types import FrontEndInputs, HumanTrack, PersonResult, Reconstruction
+from josh.types import FrontEndInputs, HumanTrack, Reconstruction
 
 log = logging.getLogger(__name__)
 
@@ -331,12 +331,14 @@ def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], b
     (camera frame; `josh.geometry.world_frame.people_ground_plane`) instead of the default plane
     below the camera; unchanged otherwise."""
     from josh.geometry.world_frame import people_ground_plane
+    from josh.interop.official_results import people_in_world
     from josh.perception.scene import ground_plane_scene
 
     if scene.source != "ground_plane" or not humans:
         return scene
-    bodies = [_local_body(h, body) for h in humans]
-    plane = people_ground_plane(bodies, body)
+    n_frames = 1 + max((int(np.max(h.frames)) for h in humans if len(h.frames)), default=-1)
+    camera_frame = np.repeat(np.eye(4)[None], n_frames, 0)  # the local bodies as they are
+    plane = people_ground_plane(people_in_world(humans, camera_frame, body), body)
     kf = scene.keyframes
     masks = None
     if people.masks is not None:
@@ -347,22 +349,6 @@ def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], b
     in_contact = sum(int((np.asarray(h.contact_prob) > 0.5).sum()) for h in humans)
     stats = dict(scene.stats, ground_points=in_contact)
     return dataclasses.replace(scene, keyframes=obs, ground_plane=plane, stats=stats)
-
-
-def _local_body(h: HumanTrack, body) -> PersonResult:
-    """A local body (camera frame) posed, as the world-frame estimate reads people."""
-    import torch
-
-    f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
-    with torch.no_grad():
-        out = body.forward(body.rest(f32(h.shape)[None]), torch.zeros(len(h.frames), dtype=torch.long),
-                           f32(h.root_rotmat), f32(h.root_transl), f32(h.body_pose))  # fmt: skip
-    return PersonResult(
-        person_id=h.person_id, frames=np.asarray(h.frames), root_rotmat=np.asarray(h.root_rotmat),
-        root_transl=np.asarray(h.root_transl), body_pose=np.asarray(h.body_pose), shape=np.asarray(h.shape),
-        joints=out.joints.numpy(), foot_vertices=out.foot_vertices.numpy(),
-        contact_vertices=out.contact_vertices.numpy(), contacts=np.asarray(h.contact_prob),
-    )  # fmt: skip
 
 
 def front_end_inputs(clip: Clip, scene: SceneEstimate, humans: list[HumanTrack], body_model: str) -> FrontEndInputs:
