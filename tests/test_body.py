@@ -85,7 +85,7 @@ def test_default_shape_is_the_average_adult_of_annys_calibrated_distribution(bod
 
     from josh.body.anny_body import PHENOTYPES
 
-    from josh.pipeline.report import standing_height
+    from josh.body.protocol import standing_height
 
     class Spec:  # what SimpleShapeDistribution reads from a model
         dtype, device = torch.float64, "cpu"

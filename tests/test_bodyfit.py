@@ -49,7 +49,7 @@ def _fitted_keypoints(body, fit) -> torch.Tensor:
 @pytest.mark.parametrize("landmark_size", [1.0, 0.88])  # 0.88: MediaPipe's skeleton on demo2's adults
 def test_fit_recovers_body(body, landmark_size):
     """Pose, depth and stature come back, whatever the size of the front-end's landmarks."""
-    from josh.pipeline.report import standing_height
+    from josh.body.protocol import standing_height
 
     track, kp_true, t_true, shape_true = _walker(body, landmark_size=landmark_size)
     (fit,) = fit_bodies([track], F, CX, CY, body, 30.0, BodyFitConfig(iterations=120))

@@ -168,8 +168,10 @@ def test_a_frozen_frame_gets_a_still_camera_over_a_level_ground(tmp_path):
     ground = recon.scene_points - recon.scene_points.mean(0)
     normal = np.linalg.svd(ground, full_matrices=False)[2][2]
     assert np.degrees(np.arccos(abs(normal[2]))) < 3.0  # a level plane in the exported frame
-    on_ground = [abs(np.median(p.foot_vertices[..., 2].min(1))) < 0.15 for p in recon.people]
-    assert sum(on_ground) >= 2, on_ground
+    # everyone on that ground: sized by where their feet meet it (`josh.perception.one_ground`);
+    # sized alike by the body fit, the man in white floated 25 cm over it
+    feet = [float(np.median(p.foot_vertices[..., 2].min(1))) for p in recon.people]
+    assert max(map(abs, feet)) < 0.10, feet
 
 
 def test_demo_cut_with_locked_feet_reruns_the_refine_only_and_the_feet_slide_less(demo_run, tmp_path):

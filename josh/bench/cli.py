@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     world = parser.add_argument_group("generated world (josh.synth.config.SynthConfig)")
     for f in dataclasses.fields(SynthConfig):
+        if isinstance(f.default, bool):
+            world.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=f.default)
+            continue
         kwargs = {"choices": TERRAINS} if f.name == "terrain" else {}
         world.add_argument(_flag(f.name), type=type(f.default), default=f.default, **kwargs)
     noise = parser.add_argument_group("simulated front-end errors (josh.synth.config.NoiseConfig)")

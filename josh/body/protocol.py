@@ -94,3 +94,11 @@ def foot_candidates(body, side: str | None = None) -> np.ndarray:
     sets = [np.asarray(body.contact_sets[s]) for s in names if s in body.contact_sets]
     return np.unique(np.concatenate(sets)) if sets else np.zeros(0, np.int64)
 
+
+def standing_height(body, shape) -> float:
+    """Rest-pose (zero pose) stature of a shape along the body's up axis, metres."""
+    f64 = lambda x: torch.as_tensor(np.asarray(x, np.float64))  # noqa: E731
+    verts = body.mesh(f64(shape)[None], f64(np.eye(3))[None], f64(np.zeros((1, 3))), f64(np.zeros((1, body.n_pose_bones, 3))))
+    verts = verts[0].double().numpy()
+    h = verts @ np.asarray(body.up_axis, np.float64)
+    return float(h.max() - h.min())

@@ -145,17 +145,19 @@ def _ground_height(recon: Reconstruction, up: np.ndarray) -> tuple[float, str]:
 
 
 def _people_ground_height(people: list[PersonResult], up: np.ndarray) -> tuple[float, str]:
-    lowest_in_contact, lowest_any = [], []
-    for p in people:
-        h = np.concatenate([p.contact_vertices, p.foot_vertices], 1) @ up  # (T, n_contact + 4)
-        lowest_any.append(h.min(1))
-        in_contact = np.asarray(p.contacts) > CONTACT_THRESHOLD
-        rows = in_contact.any(1)
-        masked = np.where(in_contact, h[:, : in_contact.shape[1]], np.inf)
-        lowest_in_contact.append(masked[rows].min(1))
+    lowest_in_contact = [lowest_in_contact_heights(p, up) for p in people]
     if sum(map(len, lowest_in_contact)):
         return float(np.median(np.concatenate(lowest_in_contact))), "contact vertices"
+    lowest_any = [(np.concatenate([p.contact_vertices, p.foot_vertices], 1) @ up).min(1) for p in people]
     return float(np.median(np.concatenate(lowest_any))), "lowest foot vertices"
+
+
+def lowest_in_contact_heights(person: PersonResult, up: np.ndarray) -> np.ndarray:
+    """Per frame with a contact (probability > 0.5), the height along `up` of the lowest
+    in-contact vertex: the point that touches the ground."""
+    in_contact = np.asarray(person.contacts) > CONTACT_THRESHOLD
+    heights = np.asarray(person.contact_vertices) @ up  # (T, n_contact)
+    return np.where(in_contact, heights, np.inf)[in_contact.any(1)].min(1)
 
 
 def people_ground_plane(people: list[PersonResult], body, max_refine_angle_deg: float = 4.0) -> np.ndarray | None:

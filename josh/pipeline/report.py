@@ -52,7 +52,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from josh.eval.metrics import jitter
-from josh.body.protocol import foot_candidates
+from josh.body.protocol import foot_candidates, standing_height
 from josh.perception.contacts import STANCE_MARGIN, PlantedOptions, local_ground_height
 from josh.perception.tracking import runs
 from josh.types import PersonResult, Reconstruction
@@ -77,17 +77,6 @@ class SceneIndex:
     def of(cls, points: np.ndarray) -> "SceneIndex | None":
         points = np.asarray(points, np.float64).reshape(-1, 3)
         return cls(points, cKDTree(points), cKDTree(points[:, :2])) if len(points) else None
-
-
-def standing_height(body, shape) -> float:
-    """Rest-pose (zero pose) stature of a shape along the body's up axis, metres."""
-    import torch
-
-    f64 = lambda x: torch.as_tensor(np.asarray(x, np.float64))  # noqa: E731
-    verts = body.mesh(f64(shape)[None], f64(np.eye(3))[None], f64(np.zeros((1, 3))), f64(np.zeros((1, body.n_pose_bones, 3))))
-    verts = verts[0].double().numpy()
-    h = verts @ np.asarray(body.up_axis, np.float64)
-    return float(h.max() - h.min())
 
 
 def window_speeds(root: np.ndarray, frames: np.ndarray, fps: float, window_s: float) -> np.ndarray:

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
 # Bump a stage's number when its code changes what it computes, to retire its old cache entries
 # (and, through the keys, those of every later stage).
-STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 6, "bodies": 5, "contacts": 2, "optimise": 3, "refine": 7}
+STAGE_VERSIONS = {"decode": 2, "people": 2, "scene": 6, "bodies": 5, "contacts": 2, "optimise": 4, "refine": 8}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -288,7 +288,7 @@ def _reconstruct(run: Run):
     humans = run.stage("contacts", k_contacts, lambda adv: stages.first_contacts(humans, run.body, src.contacts))
 
     def assemble(tracks):
-        scene_for_people = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
+        scene_for_people, tracks = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
         return stages.front_end_inputs(clip, scene_for_people, tracks, src.body_model)
 
     k_opt = _versioned_key("optimise", {"config": settings.optim}, [k_scene, k_contacts])
@@ -311,7 +311,7 @@ def _reconstruct(run: Run):
     run.tracks = list(humans)
     run.warnings.extend(w for w in recon.metadata.get("warnings", []) if w not in run.warnings)
     # the scene the optimiser saw (for the fallback: the plane under the final contacts), for the report
-    used_scene = stages.ground_plane_from_contacts(scene, humans, run.body, people) if humans else scene
+    used_scene = stages.ground_plane_from_contacts(scene, humans, run.body, people)[0] if humans else scene
     return recon, used_scene, clip, people
 
 

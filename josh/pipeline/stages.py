@@ -326,19 +326,18 @@ def contacts_from_result(humans: list[HumanTrack], recon: Reconstruction, body, 
 
 
 # -------------------------------------------------------------------------------------- optimiser
-def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], body, people: PeopleStage) -> SceneEstimate:
-    """For the ground-plane scene (SfM failed): the ground under the people's local bodies
-    (camera frame; `josh.geometry.world_frame.people_ground_plane`) instead of the default plane
-    below the camera; unchanged otherwise."""
-    from josh.geometry.world_frame import people_ground_plane
-    from josh.interop.official_results import people_in_world
+def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], body,
+                               people: PeopleStage) -> tuple[SceneEstimate, list[HumanTrack]]:  # fmt: skip
+    """For the ground-plane scene (SfM failed): the people scaled onto one ground
+    (`josh.perception.one_ground`) and the scene made of that ground (camera frame; the plane of
+    `josh.geometry.world_frame.people_ground_plane`) instead of the default plane below the
+    camera; (scene, humans) unchanged otherwise."""
+    from josh.perception.one_ground import place_on_one_ground
     from josh.perception.scene import ground_plane_scene
 
     if scene.source != "ground_plane" or not humans:
-        return scene
-    n_frames = 1 + max((int(np.max(h.frames)) for h in humans if len(h.frames)), default=-1)
-    camera_frame = np.repeat(np.eye(4)[None], n_frames, 0)  # the local bodies as they are
-    plane = people_ground_plane(people_in_world(humans, camera_frame, body), body)
+        return scene, humans
+    humans, plane = place_on_one_ground(humans, body)
     kf = scene.keyframes
     masks = None
     if people.masks is not None:
@@ -348,7 +347,7 @@ def ground_plane_from_contacts(scene: SceneEstimate, humans: list[HumanTrack], b
     obs.colors = kf.colors
     in_contact = sum(int((np.asarray(h.contact_prob) > 0.5).sum()) for h in humans)
     stats = dict(scene.stats, ground_points=in_contact)
-    return dataclasses.replace(scene, keyframes=obs, ground_plane=plane, stats=stats)
+    return dataclasses.replace(scene, keyframes=obs, ground_plane=plane, stats=stats), humans
 
 
 def front_end_inputs(clip: Clip, scene: SceneEstimate, humans: list[HumanTrack], body_model: str) -> FrontEndInputs:

@@ -23,6 +23,8 @@ class SynthConfig:
     - depth_stride: keyframe depth maps have (height // stride, width // stride) pixels; depth
       pixel (i, j) is centred on image pixel ((j + 0.5) stride - 0.5, (i + 0.5) stride - 0.5).
     - seed: the only source of randomness; the same config gives bit-identical output.
+    - still_camera: the camera stays at its first pose (a tripod shot) while the walkers walk away
+      from it; SfM has nothing to work with there, so it tests the ground-plane fallback's path.
     """
 
     terrain: str = "flat"
@@ -35,6 +37,7 @@ class SynthConfig:
     focal: float = 768.0
     depth_stride: int = 8
     seed: int = 0
+    still_camera: bool = False
 
     def validate(self) -> "SynthConfig":
         if self.terrain not in TERRAINS:

@@ -55,6 +55,8 @@ def generate_world(config: SynthConfig, body) -> GroundTruth:
     group_s = np.min([w.arclength for w in walkers], 0) + 0.5 if walkers else walk_speed * times
     side = float(rng.choice([-1.0, 1.0]))
     T_wc = camera_path(rng, terrain, line, group_s, float(np.mean(lanes)) if cfg.people else 0.0, times, side)
+    if cfg.still_camera:
+        T_wc = np.repeat(T_wc[:1], len(T_wc), 0)
 
     walk_xy = np.concatenate([w.root_transl[:, :2] for w in walkers]) if walkers else line.at(group_s)[0]
     sight_from, sight_to = _sight_lines(T_wc, walkers)
