@@ -1,9 +1,10 @@
 """Wall time and peak resident memory of a block of code, for benchmark tables and run reports.
 
-Peak memory is the process's resident set size sampled by a background thread (every few ms)
-while the block runs: it includes everything already loaded (Python, torch, the body model), which
-is what a user's machine has to hold. Where /proc is unavailable it falls back to the process's
-lifetime maximum (`ru_maxrss`).
+Peak memory is the process's resident set size at its highest while the block runs: it includes
+everything already loaded (Python, torch, the body model), which is what a user's machine has to
+hold. On Linux it is exact: the kernel's high-water mark (`VmHWM`), restarted at the block's start
+through `/proc/self/clear_refs`. Elsewhere, or where that file cannot be written, a background thread
+samples the resident size every few ms, which can miss a peak shorter than that.
 """
 
 from __future__ import annotations
@@ -37,6 +38,46 @@ def release_free_memory() -> None:
         pass
 
 
+def _high_water_mb() -> float | None:
+    """The kernel's peak resident size since the last restart, or None where it is not kept."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def exact_peaks() -> bool:
+    """Whether `measure` reads the kernel's peak counter here (else it samples)."""
+    return _high_water_mb() is not None and os.access("/proc/self/clear_refs", os.W_OK)
+
+
+_running: list[Measurement] = []  # the measurements whose blocks are running now, outermost first
+_running_lock = threading.Lock()
+
+
+def _fold_high_water(into: list[Measurement]) -> None:
+    high = _high_water_mb()
+    if high is not None:
+        for m in into:
+            m.peak_mem_mb = max(m.peak_mem_mb, high)
+
+
+def _restart_high_water() -> bool:
+    """Restart the kernel's peak counter, first handing its value to every running measurement
+    (so that nested blocks each keep their own peak). False where it cannot be restarted."""
+    _fold_high_water(_running)
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # 5: reset the peak resident size to the current one (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
 @dataclass
 class Measurement:
     seconds: float = 0.0
@@ -58,6 +99,9 @@ class measure:
 
     def __enter__(self) -> Measurement:
         self.result.peak_mem_mb = current_rss_mb()
+        with _running_lock:
+            self._exact = _restart_high_water()
+            _running.append(self.result)
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         self._start = time.perf_counter()
@@ -68,3 +112,7 @@ class measure:
         self._stop.set()
         self._thread.join()
         self.result.peak_mem_mb = max(self.result.peak_mem_mb, current_rss_mb())
+        with _running_lock:
+            if self._exact:
+                _fold_high_water([self.result])
+            _running[:] = [m for m in _running if m is not self.result]  # by identity, not value
