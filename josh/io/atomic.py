@@ -47,10 +47,23 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _mode_for(target))
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions a plain `open(target, "w")` would give: the target's own where it exists,
+    else 0o666 less the umask. (A temporary file is created private, 0o600, and a rename keeps that,
+    so without this every output would be unreadable to anyone else on the machine.)"""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from josh.cache import cache_dir as _default_cache_dir
 from josh.errors import SetupError
+from josh.io.atomic import write_bytes
 
 WHEEL_VERSION = "0.10.21"
 BUNDLE_NAME = "pose_landmarker_full.task"
@@ -167,15 +168,4 @@ def ensure_pose_bundle(cache_dir: str | os.PathLike | None = None, wheel: str | 
             raise
         except Exception as exc:  # metadata writer / C bindings problems
             raise PoseModelError(f"could not build the pose model bundle from {src}: {exc}") from exc
-    fd, tmp_path = tempfile.mkstemp(prefix=".pose-", suffix=".task.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, target)
-    except BaseException:
-        Path(tmp_path).unlink(missing_ok=True)
-        raise
-    return target
+    return write_bytes(target, data)
