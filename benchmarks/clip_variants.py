@@ -12,6 +12,9 @@ Each variant is made with PyAV in the output folder (never committed), then reco
   camera path should not change;
 - `repeat_every_4th`: every 4th frame shown twice, at 1.25 x the frame rate (what a 24 -> 30 fps
   conversion does to a clip): the same motion in real time, with a stutter;
+- `mirrored`: every frame flipped left to right. Nothing about the world changes but its
+  handedness: every figure should match the original's (re-encoded the same way), and a
+  difference points at a left/right mix-up (keypoint sides, a body's left and right legs);
 - `portrait`: the middle 9:16 of the picture (a narrow view: the focal is poorly determined);
 - `frozen`: the first frame held for 1.5 s (a tripod shot of people standing still): SfM sees no
   motion and falls back to a ground plane; the camera should stay put above it, people stand
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "portrait", "frozen")
+VARIANTS = ("original", "half_rate", "slow_motion", "repeat_every_4th", "mirrored", "portrait", "frozen")
 FROZEN_FRAMES = 45
 
 
@@ -47,6 +50,8 @@ def variant_frames(video: Path, variant: str):
         return lambda: (even_size(rgb) for _, rgb in iter_frames(video) for _ in range(2)), fps
     if variant == "repeat_every_4th":
         return lambda: (even_size(rgb) for i, rgb in iter_frames(video) for _ in range(2 if i % 4 == 3 else 1)), fps * 1.25
+    if variant == "mirrored":
+        return lambda: (even_size(np.ascontiguousarray(rgb[:, ::-1])) for _, rgb in iter_frames(video)), fps
     if variant == "portrait":
         def crop(rgb):
             h, w = rgb.shape[:2]
