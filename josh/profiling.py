@@ -4,7 +4,8 @@ Peak memory is the process's resident set size at its highest while the block ru
 everything already loaded (Python, torch, the body model), which is what a user's machine has to
 hold. On Linux it is exact: the kernel's high-water mark (`VmHWM`), restarted at the block's start
 through `/proc/self/clear_refs`. Elsewhere, or where that file cannot be written, a background thread
-samples the resident size every few ms, which can miss a peak shorter than that.
+samples the resident size every few ms, which can miss a peak shorter than that. The restart is
+process-wide: code around josh that reads `VmHWM` itself sees it restarted.
 """
 
 from __future__ import annotations
