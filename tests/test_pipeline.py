@@ -186,7 +186,7 @@ def test_no_person_gives_a_scene_and_camera_with_a_warning(good_run, capsys):
 def test_no_person_cli_warns_on_stderr_and_exits_zero(videos, tmp_path, capsys):
     code, out, err = josh([videos["good"], "-o", tmp_path / "out", "--max-frames", 4], capsys)
     assert code == 0, err
-    assert "warning: no person found" in err and "Traceback" not in err
+    assert "warning: no person reconstructed (no person found)" in err and "Traceback" not in err
     assert "4 frames" in out  # the printed summary
 
 

@@ -263,7 +263,9 @@ def _reconstruct(run: Run):
     k_people = _versioned_key("people", {**people_settings, "people_max": opts.people_max}, [k_decode])
     people = run.stage("people", k_people, compute_people, total=clip.n_frames)
     if people.n_people == 0:
-        run.warnings.append("no person found: the result is the scene and the camera only (no metric scale)")
+        found = people.stats.get("found", 0)
+        why = f"{found} found, --people-max 0" if found and opts.people_max == 0 else "no person found"
+        run.warnings.append(f"no person reconstructed ({why}): the result is the scene and the camera only (no metric scale)")
     run.notes.extend(people.stats.get("notes", []))
 
     keyframes = clip.keyframes(opts.keyframe_every)
