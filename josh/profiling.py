@@ -103,15 +103,17 @@ class measure:
         with _running_lock:
             self._exact = _restart_high_water()
             _running.append(self.result)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self._thread = None if self._exact else threading.Thread(target=self._sample, daemon=True)
+        if self._thread is not None:
+            self._thread.start()
         self._start = time.perf_counter()
         return self.result
 
     def __exit__(self, *exc) -> None:
         self.result.seconds = time.perf_counter() - self._start
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self.result.peak_mem_mb = max(self.result.peak_mem_mb, current_rss_mb())
         with _running_lock:
             if self._exact:

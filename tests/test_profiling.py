@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from josh import profiling
 from josh.profiling import current_rss_mb, exact_peaks, measure, release_free_memory
 
 
@@ -18,10 +19,11 @@ def test_measure_sees_a_brief_peak_that_is_gone_by_the_end():
     assert m.peak_mem_mb >= current_rss_mb() + 40
 
 
-def test_measure_sees_a_held_peak_that_is_gone_by_the_end():
+def test_the_sampler_sees_a_held_peak_that_is_gone_by_the_end(monkeypatch):
+    monkeypatch.setattr(profiling, "_restart_high_water", lambda: False)  # as where /proc cannot be written
     with measure() as m:
         block = np.ones(64 * 2**20 // 8)
-        time.sleep(0.1)  # held for many sampling intervals: seen with or without the kernel's counter
+        time.sleep(0.1)  # held for many sampling intervals
         del block
     assert m.peak_mem_mb >= current_rss_mb() + 40
 
