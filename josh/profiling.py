@@ -15,7 +15,6 @@ import os
 import resource
 import threading
 import time
-from dataclasses import dataclass
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -64,7 +63,7 @@ def _fold_high_water(into: list[Measurement]) -> None:
     high = _high_water_mb()
     if high is not None:
         for m in into:
-            m.peak_mem_mb = max(m.peak_mem_mb, high)
+            m.hand_in(high)
 
 
 def _restart_high_water() -> bool:
@@ -79,10 +78,27 @@ def _restart_high_water() -> bool:
         return False
 
 
-@dataclass
 class Measurement:
-    seconds: float = 0.0
-    peak_mem_mb: float = 0.0
+    """What `measure` gives: `seconds` (set when the block ends) and `peak_mem_mb`, which may also
+    be read while the block still runs (the peak so far: a run's report is written inside its
+    own measured block)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.folded_mb = 0.0  # the peak as far as handed in (by the sampler or a counter restart)
+        self.running_exact = False  # running, with the kernel's counter restarted for it
+
+    @property
+    def peak_mem_mb(self) -> float:
+        if self.running_exact:  # the counter has run since the last restart, which handed in what came before
+            return max(self.folded_mb, _high_water_mb() or 0.0)
+        return self.folded_mb
+
+    def hand_in(self, mb: float) -> None:
+        self.folded_mb = max(self.folded_mb, mb)
+
+    def __repr__(self) -> str:
+        return f"Measurement(seconds={self.seconds:.3f}, peak_mem_mb={self.peak_mem_mb:.1f})"
 
 
 class measure:
@@ -95,13 +111,13 @@ class measure:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.result.peak_mem_mb = max(self.result.peak_mem_mb, current_rss_mb())
+            self.result.hand_in(current_rss_mb())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> Measurement:
-        self.result.peak_mem_mb = current_rss_mb()
+        self.result.hand_in(current_rss_mb())
         with _running_lock:
-            self._exact = _restart_high_water()
+            self._exact = self.result.running_exact = _restart_high_water()
             _running.append(self.result)
         self._thread = None if self._exact else threading.Thread(target=self._sample, daemon=True)
         if self._thread is not None:
@@ -114,8 +130,9 @@ class measure:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.result.peak_mem_mb = max(self.result.peak_mem_mb, current_rss_mb())
+        self.result.hand_in(current_rss_mb())
         with _running_lock:
             if self._exact:
                 _fold_high_water([self.result])
+            self.result.running_exact = False
             _running[:] = [m for m in _running if m is not self.result]  # by identity, not value

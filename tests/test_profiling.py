@@ -28,6 +28,22 @@ def test_the_sampler_sees_a_held_peak_that_is_gone_by_the_end(monkeypatch):
     assert m.peak_mem_mb >= current_rss_mb() + 40
 
 
+def test_the_peak_so_far_can_be_read_inside_the_block():
+    # a run writes its report, with its own peak, before its measured block ends
+    with measure() as outer:
+        with measure():
+            block = np.ones(64 * 2**20 // 8)
+            time.sleep(0.05)
+            del block
+        assert outer.peak_mem_mb >= current_rss_mb() + 40
+        with measure() as m:
+            block = np.ones(64 * 2**20 // 8)
+            time.sleep(0.05)
+            del block
+            assert m.peak_mem_mb >= current_rss_mb() + 40
+            assert outer.peak_mem_mb >= current_rss_mb() + 40
+
+
 def test_nested_measurements_each_keep_their_own_peak():
     base = current_rss_mb()
     with measure() as outer:

@@ -337,7 +337,7 @@ def _write_outputs(run: Run, recon, scene, clip, people, out: Path, total) -> di
             official = write_official(run, aligned, clip, official_staging) if official_staging is not None else None
             figures = plausibility(aligned, run.body, run.tracks)
             run.seconds["outputs"] = time.perf_counter() - start
-            run.peak_mem_mb["outputs"] = memory.peak_mem_mb  # sampled until now: the report is written within this stage
+            run.peak_mem_mb["outputs"] = memory.peak_mem_mb  # the peak so far: the report is written within this stage
             report = _report(run, aligned, scene, clip, people, out, figures, total)
             report["export"] = {"seconds": timings, "world_frame": aligned.metadata.get("world_frame"),
                                 "files": {k: {"path": str(p.relative_to(staging)), "bytes": p.stat().st_size}
@@ -398,7 +398,7 @@ def _report(run: Run, recon, scene, clip, people, out: Path, figures: dict, tota
         "video": clip.video,
         "out": str(out),
         "total_s": time.perf_counter() - run.t0,
-        "peak_mem_mb": total.peak_mem_mb,  # sampled while the run goes on
+        "peak_mem_mb": total.peak_mem_mb,  # the peak so far, read while the run goes on
         "stages": dict(run.seconds),
         "stage_peak_mem_mb": dict(run.peak_mem_mb),  # stages computed in this run (not cached ones)
         "cached_stages": list(run.cached),
