@@ -117,9 +117,9 @@ class measure:
     def __enter__(self) -> Measurement:
         self.result.hand_in(current_rss_mb())
         with _running_lock:
-            self._exact = self.result.running_exact = _restart_high_water()
+            self.result.running_exact = _restart_high_water()
             _running.append(self.result)
-        self._thread = None if self._exact else threading.Thread(target=self._sample, daemon=True)
+        self._thread = None if self.result.running_exact else threading.Thread(target=self._sample, daemon=True)
         if self._thread is not None:
             self._thread.start()
         self._start = time.perf_counter()
@@ -132,7 +132,7 @@ class measure:
             self._thread.join()
         self.result.hand_in(current_rss_mb())
         with _running_lock:
-            if self._exact:
+            if self.result.running_exact:
                 _fold_high_water([self.result])
             self.result.running_exact = False
             _running[:] = [m for m in _running if m is not self.result]  # by identity, not value
