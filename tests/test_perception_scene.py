@@ -417,7 +417,7 @@ def test_demo2_scene():
 def test_camera_jumps_keep_the_longest_consistent_piece():
     """A displaced run of frames and a piece after a jump are flagged; a camera that stands still
     and then walks, or one that walks evenly, is kept whole."""
-    from josh.perception.scene import camera_jumps
+    from josh.perception.sfm import camera_jumps
 
     rng = np.random.default_rng(0)
     ids = np.arange(100)
@@ -452,3 +452,70 @@ def test_focal_ambiguity_from_the_search():
     amb = focal_ambiguity(attempts((512, 0.373), (666, 0.339), (917, 0.473)))  # its portrait crop
     assert amb == {"focal_min": 512.0, "focal_max": 917.0, "error_ratio": 1.5}
     assert focal_ambiguity(attempts((512, 0.373))) is None
+
+
+class _FakeImage:
+    def __init__(self, fid, centre):
+        self.name, self.has_pose, self._c = f"{fid:06d}.jpg", True, np.asarray(centre, float)
+
+    def projection_center(self):
+        return self._c
+
+
+class _FakeModel:
+    """What `_map_skeleton` reads of a pycolmap model: its images and their camera centres."""
+
+    def __init__(self, centres: dict):
+        self.images = {i: _FakeImage(f, c) for i, (f, c) in enumerate(centres.items())}
+
+    def num_reg_images(self):
+        return len(self.images)
+
+
+def _skeleton_mapping(monkeypatch, paths: dict, max_final_mappings: int = 2):
+    """The skeleton mapped at the focals of `paths` (the search's candidates, best first), the
+    mapping replaced: a mapping at a focal gives that focal's camera path."""
+    from josh.perception import sfm
+
+    focals = list(paths)
+    mapped = []
+
+    def map_fixed(db, image_dir, frames, params, cfg, out):
+        mapped.append(float(params[0]))
+        return _FakeModel(paths[float(params[0])])
+
+    def refine(rec, cfg, stats):
+        stats["skeleton_model"] = {"median_error": 0.3}
+        return rec
+
+    monkeypatch.setattr(sfm, "_map_fixed", map_fixed)
+    monkeypatch.setattr(sfm, "_refine_final", refine)
+    cfg = SceneConfig(max_final_mappings=max_final_mappings)
+    stats = {"timing": {}}
+    skeleton = list(range(0, 100, 5))
+    candidates = [(0.1 * (i + 1), f, None) for i, f in enumerate(focals)]  # the search's, best first
+    rec = sfm._map_at_focals(candidates, np.array([300.0, 160, 120, 0.0]), "db", "images", skeleton, 12, cfg, "root", stats)
+    return rec, mapped, stats
+
+
+def test_a_skeleton_whose_path_jumps_is_mapped_at_another_focal(monkeypatch):
+    """A mapping whose camera path jumps (frames 80-95 placed apart) is passed over for the next
+    focal whose path is whole; when every path jumps, the one losing the fewest frames is kept."""
+    ids = list(range(0, 100, 5))
+    walk = {f: [0.01 * f, 0.0, 0.0] for f in ids}
+    jumps = {f: [0.01 * f, 0.0 if f < 80 else 5.0, 0.0] for f in ids}
+    jumps_less = {f: [0.01 * f, 0.0 if f < 90 else 5.0, 0.0] for f in ids}
+
+    rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: jumps, 600.0: walk})
+    assert mapped == [700.0, 600.0]
+    assert not any(im.projection_center()[1] for im in rec.images.values())  # the whole path
+    assert stats["skeleton_jumps"] == [{"focal": 700.0, "frames": [80, 85, 90, 95]}]
+
+    # every focal jumps: all three are tried (beyond max_final_mappings), the least broken kept
+    rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: jumps, 600.0: jumps, 800.0: jumps_less})
+    assert mapped == [700.0, 600.0, 800.0]
+    assert sum(im.projection_center()[1] > 0 for im in rec.images.values()) == 2
+
+    # a whole path at the first focal: nothing else is mapped
+    rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: walk, 600.0: jumps})
+    assert mapped == [700.0] and "skeleton_jumps" not in stats

@@ -46,7 +46,7 @@ from scipy import ndimage
 from scipy.spatial import Delaunay, cKDTree
 from threadpoolctl import threadpool_limits
 
-from josh.perception.sfm import SfmResult, image_name, run_sfm
+from josh.perception.sfm import SfmResult, camera_jumps, image_name, run_sfm
 from josh.types import Correspondences, Intrinsics, KeyframeObservations
 
 
@@ -596,40 +596,6 @@ def supported(uv: np.ndarray, z: np.ndarray, radius: float, neighbours: int = 8,
         by_plane = fit & (np.abs(np.log(np.maximum(pred, 1e-12) / inv_z)) <= band)
     ok = (count == 0) | by_depth | by_plane
     return ok[inverse.ravel()]
-
-
-def camera_jumps(frame_ids: np.ndarray, centres: np.ndarray, ratio: float, window: int) -> np.ndarray:
-    """(n,) bool: frames whose camera is misregistered, judged by its path: a handheld camera does
-    not jump. A step (per frame of gap) longer than `ratio` x the median step of the `window`
-    frames on each side is a jump; jumps cut the path into pieces, and only the longest piece is
-    trusted (a piece after a jump is placed in its own, inconsistent way, even where its own
-    steps look smooth).
-
-    Why: on a narrow view (a 608-pixel-wide portrait crop of demo2) SfM placed skeleton frames
-    75-85, whose background was mostly hidden by people, 10-110 steps away from their neighbours,
-    and frames 87-99 twenty steps off, with a reprojection error as good as the rest; the camera
-    path came out 2.5x too long and no contact met the scene. A local median keeps a camera that
-    stands and then walks in one piece.
-
-    The local median is taken over the steps that move: those under a tenth of the window's 75th
-    percentile are left out. A clip whose frames repeat (slow motion made by showing each frame
-    twice, frame-rate conversions) has a zero step after every repeated frame; with them in, the
-    median fell to zero and every real step counted as a jump (measured: 2 of 41 keyframes kept)."""
-    n = len(frame_ids)
-    if n < 4:
-        return np.zeros(n, bool)
-    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.maximum(np.diff(frame_ids), 1)
-    local = np.array([_moving_median(steps[max(0, i - window): i + window + 1]) for i in range(len(steps))])
-    jump = (local > 0) & (steps > ratio * local)
-    piece = np.concatenate([[0], np.cumsum(jump)])  # piece index of every frame
-    longest = np.argmax(np.bincount(piece))
-    return piece != longest
-
-
-def _moving_median(steps: np.ndarray, still_fraction: float = 0.1) -> float:
-    """Median of the steps that move (see `camera_jumps`)."""
-    moving = steps[steps >= still_fraction * np.percentile(steps, 75)]
-    return float(np.median(moving)) if len(moving) else 0.0
 
 
 def _interpolate_poses(reg_ids: np.ndarray, T_wc: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -138,6 +138,41 @@ def run_sfm(image_dir: str, mask_dir: str, frame_ids: Sequence[int], skeleton_id
     return result
 
 
+# ------------------------------------------------------------------------------- camera path
+def camera_jumps(frame_ids: np.ndarray, centres: np.ndarray, ratio: float, window: int) -> np.ndarray:
+    """(n,) bool: frames whose camera is misregistered, judged by its path: a handheld camera does
+    not jump. A step (per frame of gap) longer than `ratio` x the median step of the `window`
+    frames on each side is a jump; jumps cut the path into pieces, and only the longest piece is
+    trusted (a piece after a jump is placed in its own, inconsistent way, even where its own
+    steps look smooth).
+
+    Why: on a narrow view (a 608-pixel-wide portrait crop of demo2) SfM placed skeleton frames
+    75-85, whose background was mostly hidden by people, 10-110 steps away from their neighbours,
+    and frames 87-99 twenty steps off, with a reprojection error as good as the rest; the camera
+    path came out 2.5x too long and no contact met the scene. A local median keeps a camera that
+    stands and then walks in one piece.
+
+    The local median is taken over the steps that move: those under a tenth of the window's 75th
+    percentile are left out. A clip whose frames repeat (slow motion made by showing each frame
+    twice, frame-rate conversions) has a zero step after every repeated frame; with them in, the
+    median fell to zero and every real step counted as a jump (measured: 2 of 41 keyframes kept)."""
+    n = len(frame_ids)
+    if n < 4:
+        return np.zeros(n, bool)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.maximum(np.diff(frame_ids), 1)
+    local = np.array([_moving_median(steps[max(0, i - window): i + window + 1]) for i in range(len(steps))])
+    jump = (local > 0) & (steps > ratio * local)
+    piece = np.concatenate([[0], np.cumsum(jump)])  # piece index of every frame
+    longest = np.argmax(np.bincount(piece))
+    return piece != longest
+
+
+def _moving_median(steps: np.ndarray, still_fraction: float = 0.1) -> float:
+    """Median of the steps that move (see `camera_jumps`)."""
+    moving = steps[steps >= still_fraction * np.percentile(steps, 75)]
+    return float(np.median(moving)) if len(moving) else 0.0
+
+
 # ---------------------------------------------------------------------------------------- pairs
 def skeleton_pairs(skeleton: Sequence[int], overlap: int, quadratic: bool) -> list[tuple[int, int]]:
     """Each skeleton frame with the next `overlap` ones and, if `quadratic`, with those 2^k further
@@ -281,7 +316,14 @@ def _set_camera(db_path, params: np.ndarray) -> None:
 def _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats):
     """Focal search on a spread subset of the skeleton, then the whole skeleton mapped at the
     best focal found and its intrinsics refined (at the next best when that mapping fails).
-    Returns a pycolmap Reconstruction, or None (reason in stats)."""
+    A model whose camera path jumps (`camera_jumps`) counts as failed while another focal is
+    left to try; when every one jumps, the model that loses the fewest frames is kept.
+    Returns a pycolmap Reconstruction, or None (reason in stats).
+
+    Why the path check: on a narrow view (a 608-pixel-wide portrait crop of demo2) the skeleton
+    mapped at the best-fitting focal (718 px) placed frames 80-99, whose near ground people hide,
+    5 units off the path, with a reprojection error as good as the rest; mapped at the next
+    focal (648 px) the same frames lie on the path."""
     import pycolmap
 
     db = pycolmap.Database.open(db_path)
@@ -295,9 +337,17 @@ def _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats):
     stats["timing"]["focal_search"] = time.perf_counter() - t0
     if not candidates:
         return None
+    return _map_at_focals(candidates, base, db_path, image_dir, skeleton, len(subset), cfg, root, stats)
+
+
+def _map_at_focals(candidates, base, db_path, image_dir, skeleton, subset_size, cfg, root, stats):
+    """The skeleton mapped at the focal search's `candidates` ((error, focal, model), best first)
+    until one registers enough frames on a whole camera path (see `_map_skeleton`)."""
     need = _needed(len(skeleton), cfg)
-    tried = []
-    for i, (_, focal, search_model) in enumerate(candidates[: cfg.max_final_mappings]):
+    tried, jumping = [], []  # jumping: (frames the path check drops, order, model, its summary)
+    for i, (_, focal, _) in enumerate(candidates):
+        if i >= cfg.max_final_mappings and not jumping:
+            break
         t0 = time.perf_counter()
         rec = _map_fixed(db_path, image_dir, skeleton, _params(base, focal), cfg, os.path.join(root, f"sparse{i}"))
         stats["timing"][f"map_skeleton{i}"] = time.perf_counter() - t0
@@ -305,18 +355,36 @@ def _map_skeleton(db_path, image_dir, skeleton, width, cfg, root, stats):
             rec = _refine_final(rec, cfg, stats)
             stats["timing"][f"refine_skeleton{i}"] = time.perf_counter() - t0 - stats["timing"][f"map_skeleton{i}"]
             if rec is not None:
-                if len(subset) == len(skeleton) and candidates[0][0] < stats["skeleton_model"]["median_error"]:
+                dropped = path_jumps(rec, cfg)
+                if dropped:
+                    stats.setdefault("skeleton_jumps", []).append({"focal": float(focal), "frames": dropped})
+                    jumping.append((len(dropped), i, rec, stats["skeleton_model"]))
+                    continue
+                if subset_size == len(skeleton) and candidates[0][0] < stats["skeleton_model"]["median_error"]:
                     # same frames, mapped twice: incremental mapping of a few views is erratic,
                     # keep the search's model when it fits better
                     stats["skeleton_model"] = _summary(candidates[0][2])
                     return candidates[0][2]
                 return rec
         tried.append(f"{focal:.0f} px: {0 if rec is None else rec.num_reg_images()}/{len(skeleton)} frames")
-    if len(subset) == len(skeleton):  # the search already mapped all of it: its best model
+    if jumping:
+        _, _, rec, stats["skeleton_model"] = min(jumping, key=lambda j: j[:2])
+        return rec
+    if subset_size == len(skeleton):  # the search already mapped all of it: its best model
         stats["skeleton_model"] = _summary(candidates[0][2])
         return candidates[0][2]
     stats["sfm_failure"] = f"the skeleton mapped at the focals found ({'; '.join(tried)}) did not register {need} frames"
     return None
+
+
+def path_jumps(rec, cfg) -> list[int]:
+    """Frame ids of `rec`'s registered images that `camera_jumps` takes off the camera's path."""
+    images = sorted((frame_of(im.name), im) for im in rec.images.values() if im.has_pose)
+    if not images:
+        return []
+    ids = np.array([f for f, _ in images], dtype=int)
+    centres = np.array([im.projection_center() for _, im in images], dtype=float)
+    return ids[camera_jumps(ids, centres, cfg.jump_ratio, cfg.jump_window)].tolist()
 
 
 def _search_focal(db_path, image_dir, subset, base, width, cfg, root, stats) -> list:
