@@ -328,6 +328,19 @@ def test_stage_keys_follow_settings_and_upstream():
     assert a != stage_key("bodies", {"k": 5}, ["u1"])
 
 
+def test_an_sfm_scene_keeps_its_focal_through_the_scene_phase():
+    """SfM's bundle-adjusted focal is held in the scene-only phase and freed with the people; other
+    scenes (point maps, the ground-plane guess) keep the optimiser's own settings. The refine gets
+    the same phases."""
+    settings = Settings()
+    for optim in (settings.optim_for("sfm"), settings.refine_optim("sfm")):
+        assert not optim.scene_phase.focal_free and optim.fine.focal_free
+    for source in ("pointmaps", "ground_plane"):
+        assert settings.optim_for(source) == settings.optim
+        assert settings.refine_optim(source).scene_phase == settings.optim.scene_phase
+    assert settings.refine_optim("sfm").w_c2 == settings.refine_still_weight
+
+
 # ------------------------------------------------------------------------------------------ sources
 def test_source_parsing(tmp_path):
     folder = tmp_path / "tram_out"

@@ -85,8 +85,21 @@ class Settings:
     global motion for still feet (measured, docs/demo2.md "Holding the lowest foot still"):
     `with_locked_feet` for users who need feet that do not skate (animation)."""
 
-    def refine_optim(self) -> OptimConfig:
-        return dataclasses.replace(self.optim, w_c2=self.refine_still_weight, w_skate=self.refine_skate_weight)
+    def optim_for(self, scene_source: str) -> OptimConfig:
+        """The joint optimisation's settings for a scene from `scene_source`. On an SfM scene the
+        scene-only phase holds the focal at SfM's: SfM's bundle adjustment fits it to every
+        feature track, where that phase sees a sample of matches on densified depth, along which
+        a narrow view hardly constrains it. The fine phase still frees it, with the people.
+        Measured (docs/demo2.md): on a portrait crop of demo2 the free scene phase took SfM's
+        871 px to 738 (truth about 909) and the camera path to 4.4 m (4.9 m on the full view);
+        held, the run ends at 863 px and 4.9 m. On demo2 and its landscape variants the focal
+        moves by under 0.2% either way."""
+        if scene_source != "sfm":
+            return self.optim
+        return dataclasses.replace(self.optim, scene_phase=dataclasses.replace(self.optim.scene_phase, focal_free=False))
+
+    def refine_optim(self, scene_source: str) -> OptimConfig:
+        return dataclasses.replace(self.optim_for(scene_source), w_c2=self.refine_still_weight, w_skate=self.refine_skate_weight)
 
     def with_locked_feet(self, weight: float = LOCKED_FEET_WEIGHT) -> "Settings":
         """The lowest foot held still in the second optimisation (`--lock-feet`)."""
@@ -293,11 +306,12 @@ def _reconstruct(run: Run):
         scene_for_people, tracks = stages.ground_plane_from_contacts(scene, tracks, run.body, people)
         return stages.front_end_inputs(clip, scene_for_people, tracks, src.body_model)
 
-    k_opt = _versioned_key("optimise", {"config": settings.optim}, [k_scene, k_contacts])
-    recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, settings.optim))
+    optim = settings.optim_for(scene.source)
+    k_opt = _versioned_key("optimise", {"config": optim}, [k_scene, k_contacts])
+    recon = run.stage("optimise", k_opt, lambda adv: stages.optimise(assemble(humans), run.body, optim))
 
     if src.contacts.builtin and humans:
-        refine_config = settings.refine_optim()
+        refine_config = settings.refine_optim(scene.source)
         k_refine = _versioned_key("refine", {"config": refine_config, "swing_prior": settings.swing_prior, "sway": settings.sway}, [k_opt])
 
         def refine(adv):
