@@ -379,7 +379,7 @@ def _map_at_focals(candidates, base, db_path, image_dir, skeleton, subset_size, 
 
 def path_jumps(rec, cfg) -> list[int]:
     """Frame ids of `rec`'s registered images that `camera_jumps` takes off the camera's path."""
-    images = sorted((frame_of(im.name), im) for im in rec.images.values() if im.has_pose)
+    images = sorted(((frame_of(im.name), im) for im in rec.images.values() if im.has_pose), key=lambda fi: fi[0])
     if not images:
         return []
     ids = np.array([f for f, _ in images], dtype=int)

@@ -25,7 +25,7 @@ import numpy as np
 from josh.errors import InputError
 from josh.geometry.world_frame import up_direction
 from josh.io.atomic import ensure_writable_dir, replace_dir, write_json
-from josh.optimize.config import OptimConfig
+from josh.optimize.config import OptimConfig, Phase
 from josh.perception.bodyfit import BodyFitConfig
 from josh.perception.people import PeopleOptions
 from josh.perception.scene import SceneConfig
@@ -50,6 +50,11 @@ STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
 LOCKED_FEET_WEIGHT = 2.0  # `OptimConfig.w_skate` under `--lock-feet` (docs/demo2.md "Holding the lowest foot still")
+
+
+def _focal_held(phase: Phase) -> Phase:
+    """An optimiser phase that leaves the focal where it is."""
+    return dataclasses.replace(phase, focal_free=False)
 
 
 @dataclass
@@ -96,7 +101,7 @@ class Settings:
         moves by under 0.2% either way."""
         if scene_source != "sfm":
             return self.optim
-        return dataclasses.replace(self.optim, scene_phase=dataclasses.replace(self.optim.scene_phase, focal_free=False))
+        return dataclasses.replace(self.optim, scene_phase=_focal_held(self.optim.scene_phase))
 
     def refine_optim(self, scene_source: str) -> OptimConfig:
         return dataclasses.replace(self.optim_for(scene_source), w_c2=self.refine_still_weight, w_skate=self.refine_skate_weight)
@@ -115,9 +120,8 @@ class Settings:
     def with_known_focal(self, focal_px: float) -> "Settings":
         """The focal (px at working resolution) held: SfM maps at it without a search and the
         optimiser never frees it."""
-        hold = lambda phase: dataclasses.replace(phase, focal_free=False)  # noqa: E731
-        optim = dataclasses.replace(self.optim, scene_phase=hold(self.optim.scene_phase), coarse=hold(self.optim.coarse),
-                                    fine=hold(self.optim.fine))  # fmt: skip
+        optim = dataclasses.replace(self.optim, scene_phase=_focal_held(self.optim.scene_phase),
+                                    coarse=_focal_held(self.optim.coarse), fine=_focal_held(self.optim.fine))  # fmt: skip
         return dataclasses.replace(self, scene=dataclasses.replace(self.scene, focal_known=float(focal_px)), optim=optim)
 
 
