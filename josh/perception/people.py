@@ -15,8 +15,10 @@ Data flow per frame (streamed: no full-resolution frame is kept):
    unreliable tracks and fills short gaps.
 
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
-MediaPipe. Known limit: when one person walks closely behind another, the landmarker often returns
-one pose mixing both bodies (head of one, legs of the other); the tracker cannot undo that.
+MediaPipe. Known limit: when two people overlap in the image (one behind or beside the other), the
+landmarker often returns one pose mixing both bodies (head of one, legs of the other); the tracker
+cannot undo that. On demo2 the woman's track has the man in white's head and left side from about
+frame 48 on (docs/demo2.md).
 
 Conventions: pixels (u, v) at working resolution with the centre of the top-left pixel at (0, 0);
 low-resolution mask pixel (i, j) covers image pixels rows [i*s, (i+1)*s), columns [j*s, (j+1)*s)
