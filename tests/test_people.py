@@ -19,6 +19,7 @@ from josh.perception.people import (
     rotate_to_viewing_ray,
     shift_mask,
     skeleton_distance,
+    torso_halves_distance,
     world_to_camera,
 )
 
@@ -182,6 +183,63 @@ def test_empty_scene_and_bad_frames():
         detect_people([(0, blank)], PeopleOptions(model_path=__file__))
     with pytest.raises(InputError, match="mask_stride"):
         PeopleOptions(mask_stride=0)
+
+
+def _standing_keypoints(x0: float, x1: float, top: float, hip: float) -> tuple[np.ndarray, np.ndarray]:
+    """23 keypoints with shoulders at row `top` and hips at row `hip`, between columns x0 and x1."""
+    kp = np.zeros((23, 2))
+    kp[[5, 11]] = [[x0, top], [x0, hip]]
+    kp[[6, 12]] = [[x1, top], [x1, hip]]
+    return kp, np.where(np.isin(np.arange(23), [5, 6, 11, 12]), 0.9, 0.0)
+
+
+def test_torso_halves_distance_tells_one_shirt_from_two():
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(120, 6, (200, 200, 3)), 0, 255).astype(np.uint8)
+    kp, conf = _standing_keypoints(60, 140, 40, 140)
+    one_shirt = torso_halves_distance(frame, kp, conf)
+    assert one_shirt is not None and one_shirt < 0.3
+    frame[:, :100] = [245, 245, 240]  # a white shirt on the image-left half, a black one on the right
+    frame[:, 100:] = [20, 20, 25]
+    assert torso_halves_distance(frame, kp, conf) > 0.9
+    conf[[5, 6]] = 0.0  # shoulders unseen: no torso to judge
+    assert torso_halves_distance(frame, kp, conf) is None
+
+
+def test_a_one_coloured_pose_is_not_split():
+    _require_pose_model()
+    from josh.perception.people import PoseDetector, _CropPose
+    from josh.perception.tracking import Detection
+
+    frame = np.full((200, 200, 3), 90, np.uint8)
+    kp, conf = _standing_keypoints(60, 140, 40, 140)
+    pose = _CropPose(Detection(np.array([50.0, 20, 150, 190]), kp, conf, np.zeros((23, 3))), (0, 0, 200, 200), None, 1.0)
+    with PoseDetector() as det:
+        assert det.split_side_by_side(frame, pose) == [pose]
+
+
+@pytest.mark.slow
+def test_demo2_side_by_side_pair_becomes_two_poses():
+    """On demo2 the woman and the man in white walk side by side, overlapping in the image; the
+    landmarker returns one pose for the two, half white shirt, half black top. Split, each of the
+    two poses found instead wears one colour."""
+    _require_pose_model()
+    if not DEMO.is_file():
+        pytest.skip(f"demo video not found at {DEMO} (set JOSH_DEMO_VIDEO)")
+    from josh.perception.people import PeopleOptions, PoseDetector
+    from josh.perception.video import iter_frames
+
+    frames = {f: np.asarray(x) for f, x in iter_frames(DEMO, long_side=960, max_frames=71) if f in (25, 60, 70)}
+    counts = {}
+    for split in (False, True):
+        with PoseDetector(PeopleOptions(split_pairs=split)) as det:
+            for f, frame in frames.items():
+                poses = det(frame).detections
+                halves = [torso_halves_distance(frame, p.keypoints2d, p.keypoints_conf) for p in poses]
+                mixed = sum(h is not None and h >= 0.75 for h in halves)
+                assert mixed == (0 if split else 1), (f, split, halves)
+                counts[split, f] = len(poses)
+    assert all(counts[True, f] == counts[False, f] + 1 for f in frames)
 
 
 @pytest.mark.slow

@@ -14,11 +14,15 @@ Data flow per frame (streamed: no full-resolution frame is kept):
 3. `josh.perception.tracking.PersonTracker` assigns detections to identities; at the end it drops
    unreliable tracks and fills short gaps.
 
+Side by side: when two people overlap in the image, the landmarker often returns one pose mixing
+both bodies (the head and one side of one, the other side of the other). Such a pose's torso has
+two halves of different colours, unless the two dress alike. `split_side_by_side` re-detects it
+twice, once with each side of its torso painted over: each pass finds the person on the side left
+in view, with their own head and legs. On demo2 this separates the woman from the man in white
+beside her (docs/demo2.md).
+
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
-MediaPipe. Known limit: when two people overlap in the image (one behind or beside the other), the
-landmarker often returns one pose mixing both bodies (head of one, legs of the other); the tracker
-cannot undo that. On demo2 the woman's track has the man in white's head and left side from about
-frame 48 on (docs/demo2.md).
+MediaPipe, plus two small crops per split pose.
 
 Conventions: pixels (u, v) at working resolution with the centre of the top-left pixel at (0, 0);
 low-resolution mask pixel (i, j) covers image pixels rows [i*s, (i+1)*s), columns [j*s, (j+1)*s)
@@ -49,7 +53,7 @@ import numpy as np
 
 from josh.errors import InputError
 from josh.perception.pose_models import PoseModelError, pose_bundle_path
-from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, keypoint_distance
+from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, appearance_distance, keypoint_distance
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,9 @@ class PeopleOptions:
     mask_max_skeleton_dist: float = 0.3  # ... and within this distance of its skeleton (box heights)
     skeleton_min_conf: float = 0.3  # keypoints at least this confident form the skeleton
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
+    split_pairs: bool = True  # re-detect poses that mix two people side by side (module doc)
+    pair_asymmetry: float = 0.75  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
+    pair_homogeneity: float = 0.6  # ... and each pose found instead must have halves nearer than this
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
@@ -245,17 +252,46 @@ def torso_histogram(frame: np.ndarray, keypoints2d: np.ndarray, conf: np.ndarray
                     bins: tuple[int, int, int] = (8, 4, 4)) -> np.ndarray | None:  # fmt: skip
     """Normalised HSV colour histogram of the torso box (shoulders to hips, inner 70% of its
     width); None when the torso is not visible or too small."""
-    import cv2
+    box = _torso_box(keypoints2d, conf, min_conf)
+    if box is None:
+        return None
+    (x1, y1), (x2, y2) = box
+    cxm, half = 0.5 * (x1 + x2), 0.35 * (x2 - x1)
+    return _hsv_histogram(frame, cxm - half, cxm + half, y1, y2, bins)
 
+
+def torso_halves_distance(frame: np.ndarray, keypoints2d: np.ndarray, conf: np.ndarray, min_conf: float = 0.3,
+                          bins: tuple[int, int, int] = (8, 4, 4)) -> float | None:  # fmt: skip
+    """Colour distance (Bhattacharyya, 0-1) between the image-left and image-right halves of the
+    torso box below the shoulder line (a central tenth left out); None when not visible. One
+    person's shirt gives 0.1-0.5 (side light, a bag strap), a pose that mixes two differently
+    dressed people 0.8-1 (measured on demo2)."""
+    box = _torso_box(keypoints2d, conf, min_conf)
+    if box is None:
+        return None
+    (x1, y1), (x2, y2) = box
+    cx, w, top = 0.5 * (x1 + x2), x2 - x1, y1 + 0.1 * (y2 - y1)
+    left = _hsv_histogram(frame, cx - 0.45 * w, cx - 0.05 * w, top, y2, bins)
+    right = _hsv_histogram(frame, cx + 0.05 * w, cx + 0.45 * w, top, y2, bins)
+    return None if left is None or right is None else appearance_distance(left, right)
+
+
+def _torso_box(keypoints2d: np.ndarray, conf: np.ndarray, min_conf: float) -> tuple | None:
+    """(min corner, max corner) of the shoulder and hip keypoints, when at least three are seen."""
     torso = [5, 6, 11, 12]
     ok = np.asarray(conf)[torso] >= min_conf
     if ok.sum() < 3:
         return None
     pts = keypoints2d[torso][ok]
-    (x1, y1), (x2, y2) = pts.min(0), pts.max(0)
-    cxm, half = 0.5 * (x1 + x2), 0.35 * (x2 - x1)
+    return pts.min(0), pts.max(0)
+
+
+def _hsv_histogram(frame: np.ndarray, x1: float, x2: float, y1: float, y2: float, bins) -> np.ndarray | None:
+    """Normalised HSV histogram of the frame's pixels in columns [x1, x2], rows [y1, y2]."""
+    import cv2
+
     H, W = frame.shape[:2]
-    c1, c2 = int(max(cxm - half, 0)), int(min(cxm + half, W - 1)) + 1
+    c1, c2 = int(max(x1, 0)), int(min(x2, W - 1)) + 1
     r1, r2 = int(max(y1, 0)), int(min(y2, H - 1)) + 1
     if c2 - c1 < 3 or r2 - r1 < 3:
         return None
@@ -335,10 +371,52 @@ class PoseDetector:
         for crop in self._crops(W, H):
             found.extend(self._detect_crop(frame, crop))
         found = _merge_duplicates(found, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
+        if opts.split_pairs:
+            found = [part for pose in found for part in self.split_side_by_side(frame, pose)]
+            found = _merge_duplicates(found, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
         for pose in found:
             pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
         labels, union = self._masks(found, W, H)
         return FrameDetections([pose.det for pose in found], labels, union)
+
+    def split_side_by_side(self, frame: np.ndarray, pose: _CropPose) -> list[_CropPose]:
+        """The two people a pose mixes, when its torso halves differ in colour and re-detecting
+        with each side painted over finds one whole person on the other side; else the pose."""
+        opts = self.options
+        det = pose.det
+        mixed = torso_halves_distance(frame, det.keypoints2d, det.keypoints_conf)
+        if mixed is None or mixed < opts.pair_asymmetry:
+            return [pose]
+        H, W = frame.shape[:2]
+        grow = 0.15 * det.height
+        a = opts.mask_stride
+        crop = (int(max(det.box[0] - grow, 0)) // a * a, int(max(det.box[1] - grow, 0)) // a * a,
+                int(min(det.box[2] + grow, W)), int(min(det.box[3] + grow, H)))  # fmt: skip
+        mid = _torso_mid_x(det)
+        parts = [self._one_beside(frame, crop, mid, side, det.box) for side in (-1, 1)]
+        if any(p is None for p in parts) or keypoint_distance(
+                parts[0].det.keypoints2d, parts[0].det.keypoints_conf, parts[1].det.keypoints2d, parts[1].det.keypoints_conf,
+                0.5 * (parts[0].det.height + parts[1].det.height), opts.tracker.keypoint_min_conf) <= opts.merge_keypoint_dist:  # fmt: skip
+            return [pose]
+        return parts
+
+    def _one_beside(self, frame: np.ndarray, crop, mid: float, side: int, box: np.ndarray) -> _CropPose | None:
+        """Re-detect in `crop` with the image on `side` (-1 left, +1 right) of column `mid` painted
+        in the ground's colour (the crop's bottom rows): the first pose whose torso lies on the
+        other side, within the mixed pose's box, and has one colour."""
+        x0, y0, x1, y1 = crop
+        painted = frame.copy()
+        cols = slice(x0, max(int(mid), x0)) if side < 0 else slice(int(mid), x1)
+        ground = frame[max(y1 - 20, y0):y1, x0:x1].reshape(-1, 3)
+        painted[y0:y1, cols] = np.median(ground, axis=0).astype(frame.dtype)
+        for cand in self._detect_crop(painted, crop):
+            m = _torso_mid_x(cand.det)
+            if (m - mid) * side >= 0 or not box[0] <= m <= box[2]:
+                continue
+            halves = torso_halves_distance(painted, cand.det.keypoints2d, cand.det.keypoints_conf)
+            if halves is not None and halves < self.options.pair_homogeneity:
+                return cand
+        return None
 
     def _detect_crop(self, frame: np.ndarray, crop) -> list[_CropPose]:
         import mediapipe as mp
@@ -428,6 +506,11 @@ def _person_box(img_lm: np.ndarray, width: int, height: int, x0: float, y0: floa
     (a, b), (c, d) = pts.min(0), pts.max(0)
     hgt = max(d - b, 1.0)
     return np.array([a - 0.04 * hgt, b - 0.10 * hgt, c + 0.04 * hgt, d + 0.04 * hgt])
+
+
+def _torso_mid_x(det: Detection) -> float:
+    """Image column of the torso's centre (mean of the shoulder and hip keypoints)."""
+    return float(det.keypoints2d[[5, 6, 11, 12], 0].mean())
 
 
 def _crop_quality(det: Detection, crop, W: int, H: int) -> float:
