@@ -19,7 +19,9 @@ both bodies (the head and one side of one, the other side of the other). Such a 
 two halves of different colours, unless the two dress alike. `split_side_by_side` re-detects it
 twice, once with each side of its torso painted over: each pass finds the person on the side left
 in view, with their own head and legs. On demo2 this separates the woman from the man in white
-beside her (docs/demo2.md).
+beside her (docs/demo2.md). Off by default (`PeopleOptions.split_pairs`, `josh run --split-pairs`): on
+the test suite's 480-px cut of demo2 the changed masks tipped SfM into a drifting camera path
+(docs/demo2.md).
 
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
 MediaPipe, plus two small crops per split pose.
@@ -90,7 +92,7 @@ class PeopleOptions:
     mask_max_skeleton_dist: float = 0.3  # ... and within this distance of its skeleton (box heights)
     skeleton_min_conf: float = 0.3  # keypoints at least this confident form the skeleton
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
-    split_pairs: bool = True  # re-detect poses that mix two people side by side (module doc)
+    split_pairs: bool = False  # re-detect poses that mix two people side by side (module doc; `josh run --split-pairs`)
     pair_asymmetry: float = 0.75  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
     pair_homogeneity: float = 0.6  # ... and each pose found instead must have halves nearer than this
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)

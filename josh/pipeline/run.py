@@ -110,6 +110,10 @@ class Settings:
         """The lowest foot held still in the second optimisation (`--lock-feet`)."""
         return dataclasses.replace(self, refine_skate_weight=weight)
 
+    def with_split_pairs(self) -> "Settings":
+        """Poses that mix two people side by side re-detected as two (`--split-pairs`)."""
+        return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=True))
+
     def deterministic(self) -> "Settings":
         """Settings under which a run repeats bit for bit. SfM's bundle adjustment on several threads
         sums in a varying order (seeds are fixed already): on demo2 two runs gave 53,057 and 52,884
@@ -213,6 +217,8 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
         settings = settings.deterministic()
     if opts.lock_feet:
         settings = settings.with_locked_feet()
+    if opts.split_pairs:
+        settings = settings.with_split_pairs()
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
