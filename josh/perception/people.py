@@ -55,7 +55,7 @@ import numpy as np
 
 from josh.errors import InputError
 from josh.perception.pose_models import PoseModelError, pose_bundle_path
-from josh.perception.tracking import Detection, PersonTracker, TrackerOptions, appearance_distance, keypoint_distance
+from josh.perception.tracking import TORSO, Detection, PersonTracker, TrackerOptions, appearance_distance, keypoint_distance
 
 log = logging.getLogger(__name__)
 
@@ -280,11 +280,10 @@ def torso_halves_distance(frame: np.ndarray, keypoints2d: np.ndarray, conf: np.n
 
 def _torso_box(keypoints2d: np.ndarray, conf: np.ndarray, min_conf: float) -> tuple | None:
     """(min corner, max corner) of the shoulder and hip keypoints, when at least three are seen."""
-    torso = [5, 6, 11, 12]
-    ok = np.asarray(conf)[torso] >= min_conf
+    ok = np.asarray(conf)[TORSO] >= min_conf
     if ok.sum() < 3:
         return None
-    pts = keypoints2d[torso][ok]
+    pts = keypoints2d[TORSO][ok]
     return pts.min(0), pts.max(0)
 
 
@@ -396,9 +395,8 @@ class PoseDetector:
                 int(min(det.box[2] + grow, W)), int(min(det.box[3] + grow, H)))  # fmt: skip
         mid = _torso_mid_x(det)
         parts = [self._one_beside(frame, crop, mid, side, det.box) for side in (-1, 1)]
-        if any(p is None for p in parts) or keypoint_distance(
-                parts[0].det.keypoints2d, parts[0].det.keypoints_conf, parts[1].det.keypoints2d, parts[1].det.keypoints_conf,
-                0.5 * (parts[0].det.height + parts[1].det.height), opts.tracker.keypoint_min_conf) <= opts.merge_keypoint_dist:  # fmt: skip
+        if any(p is None for p in parts) or _same_person(parts[0].det, parts[1].det, opts.merge_keypoint_dist,
+                                                         opts.tracker.keypoint_min_conf):  # fmt: skip
             return [pose]
         return parts
 
@@ -512,7 +510,7 @@ def _person_box(img_lm: np.ndarray, width: int, height: int, x0: float, y0: floa
 
 def _torso_mid_x(det: Detection) -> float:
     """Image column of the torso's centre (mean of the shoulder and hip keypoints)."""
-    return float(det.keypoints2d[[5, 6, 11, 12], 0].mean())
+    return float(det.keypoints2d[TORSO, 0].mean())
 
 
 def _crop_quality(det: Detection, crop, W: int, H: int) -> float:
@@ -533,11 +531,15 @@ def _merge_duplicates(found: list[_CropPose], max_dist: float, min_conf: float) 
     one in front."""
     kept: list[_CropPose] = []
     for cand in sorted(found, key=lambda p: -p.quality):
-        a = cand.det
-        if not any(keypoint_distance(a.keypoints2d, a.keypoints_conf, k.det.keypoints2d, k.det.keypoints_conf,
-                                     0.5 * (a.height + k.det.height), min_conf) <= max_dist for k in kept):  # fmt: skip
+        if not any(_same_person(cand.det, k.det, max_dist, min_conf) for k in kept):
             kept.append(cand)
     return kept
+
+
+def _same_person(a: Detection, b: Detection, max_dist: float, min_conf: float) -> bool:
+    """Two poses of one person: their confident keypoints agree within `max_dist` box heights."""
+    return keypoint_distance(a.keypoints2d, a.keypoints_conf, b.keypoints2d, b.keypoints_conf,
+                             0.5 * (a.height + b.height), min_conf) <= max_dist  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ the front-end
