@@ -222,7 +222,8 @@ def test_a_one_coloured_pose_is_not_split():
 def test_demo2_side_by_side_pair_becomes_two_poses():
     """On demo2 the woman and the man in white walk side by side, overlapping in the image; the
     landmarker returns one pose for the two, half white shirt, half black top. Split, each of the
-    two poses found instead wears one colour."""
+    two poses found instead wears one colour. The person union (the mask SfM gets) stays that of
+    the poses as first detected; both new poses own pixels of it."""
     _require_pose_model()
     if not DEMO.is_file():
         pytest.skip(f"demo video not found at {DEMO} (set JOSH_DEMO_VIDEO)")
@@ -230,16 +231,20 @@ def test_demo2_side_by_side_pair_becomes_two_poses():
     from josh.perception.video import iter_frames
 
     frames = {f: np.asarray(x) for f, x in iter_frames(DEMO, long_side=960, max_frames=71) if f in (25, 60, 70)}
-    counts = {}
+    counts, unions = {}, {}
     for split in (False, True):
         with PoseDetector(PeopleOptions(split_pairs=split)) as det:
             for f, frame in frames.items():
-                poses = det(frame).detections
+                found = det(frame)
+                poses, unions[split, f] = found.detections, found.union
+                owners = set(np.unique(found.labels[found.union]))
+                assert owners >= set(range(len(poses))), (f, split, owners)
                 halves = [torso_halves_distance(frame, p.keypoints2d, p.keypoints_conf) for p in poses]
                 mixed = sum(h is not None and h >= 0.75 for h in halves)
                 assert mixed == (0 if split else 1), (f, split, halves)
                 counts[split, f] = len(poses)
     assert all(counts[True, f] == counts[False, f] + 1 for f in frames)
+    assert all(np.array_equal(unions[True, f], unions[False, f]) for f in frames)
 
 
 @pytest.mark.slow

@@ -19,9 +19,10 @@ both bodies (the head and one side of one, the other side of the other). Such a 
 two halves of different colours, unless the two dress alike. `split_side_by_side` re-detects it
 twice, once with each side of its torso painted over: each pass finds the person on the side left
 in view, with their own head and legs. On demo2 this separates the woman from the man in white
-beside her (docs/demo2.md). Off by default (`PeopleOptions.split_pairs`, `josh run --split-pairs`): on
-the test suite's 480-px cut of demo2 the changed masks tipped SfM into a drifting camera path
-(docs/demo2.md).
+beside her (docs/demo2.md). The person union, the mask SfM gets, stays that of the poses as first
+detected: the split poses' masks, seen on painted images, only decide who owns which pixel (with
+their masks in the union, SfM drifted on the test suite's 480-px cut of demo2). On by default
+(`PeopleOptions.split_pairs`; `josh run --no-split-pairs` turns it off).
 
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
 MediaPipe, plus two small crops per split pose.
@@ -92,7 +93,7 @@ class PeopleOptions:
     mask_max_skeleton_dist: float = 0.3  # ... and within this distance of its skeleton (box heights)
     skeleton_min_conf: float = 0.3  # keypoints at least this confident form the skeleton
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
-    split_pairs: bool = False  # re-detect poses that mix two people side by side (module doc; `josh run --split-pairs`)
+    split_pairs: bool = True  # re-detect poses that mix two people side by side (module doc; `josh run --no-split-pairs`)
     pair_asymmetry: float = 0.75  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
     pair_homogeneity: float = 0.6  # ... and each pose found instead must have halves nearer than this
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)
@@ -372,12 +373,18 @@ class PoseDetector:
         for crop in self._crops(W, H):
             found.extend(self._detect_crop(frame, crop))
         found = _merge_duplicates(found, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
+        # the union (what SfM masks out) comes from the poses as first detected: a split pose's
+        # parts are seen on painted images, and their masks only decide who owns which pixel
+        masks = self._person_masks(found, W, H)
+        union = masks.any(axis=0)
         if opts.split_pairs:
-            found = [part for pose in found for part in self.split_side_by_side(frame, pose)]
-            found = _merge_duplicates(found, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
+            parts = [part for pose in found for part in self.split_side_by_side(frame, pose)]
+            if len(parts) > len(found):
+                found = _merge_duplicates(parts, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
+                masks = self._person_masks(found, W, H)
         for pose in found:
             pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
-        labels, union = self._masks(found, W, H)
+        labels = self._owners(found, masks & union, W, H)
         return FrameDetections([pose.det for pose in found], labels, union)
 
     def split_side_by_side(self, frame: np.ndarray, pose: _CropPose) -> list[_CropPose]:
@@ -444,25 +451,31 @@ class PoseDetector:
             out.append(_CropPose(det, crop, prob, _crop_quality(det, crop, W, H)))
         return out
 
-    def _masks(self, found: list[_CropPose], W: int, H: int) -> tuple[np.ndarray, np.ndarray]:
-        """Owner label map and person union at `mask_stride` (see `FrameDetections`)."""
+    def _person_masks(self, found: list[_CropPose], W: int, H: int) -> np.ndarray:
+        """(n, h, w) bool: each pose's person pixels at `mask_stride`, within its grown box."""
         opts = self.options
         u, v = mask_grid(W, H, opts.mask_stride)
-        claims = np.zeros((len(found),) + u.shape, bool)
-        dists = np.full((len(found),) + u.shape, np.inf)
-        union = np.zeros(u.shape, bool)
+        masks = np.zeros((len(found),) + u.shape, bool)
         for i, (det, crop, prob, _quality) in enumerate(found):
-            if prob is None:
-                continue
-            m, b = opts.mask_box_margin * det.height, det.box
-            in_box = (u >= b[0] - m) & (u <= b[2] + m) & (v >= b[1] - m) & (v <= b[3] + m)
-            person = (_prob_on_grid(prob, crop, u.shape, opts.mask_stride) >= opts.mask_threshold) & in_box
-            union |= person
-            if person.any():
-                kp, kc = det.keypoints2d, det.keypoints_conf
-                dists[i][person] = skeleton_distance(kp, kc, u[person], v[person], opts.skeleton_min_conf) / det.height
-                claims[i] = person & (dists[i] <= opts.mask_max_skeleton_dist)
-        return resolve_mask_overlaps(claims, dists), union
+            if prob is not None:
+                m, b = opts.mask_box_margin * det.height, det.box
+                in_box = (u >= b[0] - m) & (u <= b[2] + m) & (v >= b[1] - m) & (v <= b[3] + m)
+                masks[i] = (_prob_on_grid(prob, crop, u.shape, opts.mask_stride) >= opts.mask_threshold) & in_box
+        return masks
+
+    def _owners(self, found: list[_CropPose], person: np.ndarray, W: int, H: int) -> np.ndarray:
+        """Owner label map at `mask_stride` (see `FrameDetections`) from the poses' `person`
+        masks: a pixel goes to the nearest skeleton among the poses that hold it and lie near."""
+        opts = self.options
+        u, v = mask_grid(W, H, opts.mask_stride)
+        claims = np.zeros_like(person)
+        dists = np.full(person.shape, np.inf)
+        for i, pose in enumerate(found):
+            if person[i].any():
+                kp, kc, height = pose.det.keypoints2d, pose.det.keypoints_conf, pose.det.height
+                dists[i][person[i]] = skeleton_distance(kp, kc, u[person[i]], v[person[i]], opts.skeleton_min_conf) / height
+                claims[i] = person[i] & (dists[i] <= opts.mask_max_skeleton_dist)
+        return resolve_mask_overlaps(claims, dists)
 
 
 def _prob_on_grid(prob: np.ndarray, crop, shape: tuple[int, int], stride: int) -> np.ndarray:

@@ -110,9 +110,9 @@ class Settings:
         """The lowest foot held still in the second optimisation (`--lock-feet`)."""
         return dataclasses.replace(self, refine_skate_weight=weight)
 
-    def with_split_pairs(self) -> "Settings":
-        """Poses that mix two people side by side re-detected as two (`--split-pairs`)."""
-        return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=True))
+    def with_split_pairs(self, split: bool) -> "Settings":
+        """Whether poses that mix two people side by side are re-detected as two (`--no-split-pairs`)."""
+        return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=split))
 
     def deterministic(self) -> "Settings":
         """Settings under which a run repeats bit for bit. SfM's bundle adjustment on several threads
@@ -217,8 +217,8 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
         settings = settings.deterministic()
     if opts.lock_feet:
         settings = settings.with_locked_feet()
-    if opts.split_pairs:
-        settings = settings.with_split_pairs()
+    if not opts.split_pairs:
+        settings = settings.with_split_pairs(False)
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
