@@ -222,8 +222,10 @@ def test_a_one_coloured_pose_is_not_split():
 def test_demo2_side_by_side_pair_becomes_two_poses():
     """On demo2 the woman and the man in white walk side by side, overlapping in the image; the
     landmarker returns one pose for the two, half white shirt, half black top. Split, each of the
-    two poses found instead wears one colour. The person union (the mask SfM gets) stays that of
-    the poses as first detected; both new poses own pixels of it."""
+    two poses found instead wears one colour. On frame 60 the left man, lit from the side, has
+    torso halves 0.65 apart: re-detected he comes back as two halves of one shirt, which must not
+    count as two people (only one pose more per frame). The person union (the mask SfM gets)
+    stays that of the poses as first detected; both new poses own pixels of it."""
     _require_pose_model()
     if not DEMO.is_file():
         pytest.skip(f"demo video not found at {DEMO} (set JOSH_DEMO_VIDEO)")

@@ -21,8 +21,12 @@ twice, once with each side of its torso painted over: each pass finds the person
 in view, with their own head and legs. On demo2 this separates the woman from the man in white
 beside her (docs/demo2.md). The person union, the mask SfM gets, stays that of the poses as first
 detected: the split poses' masks, seen on painted images, only decide who owns which pixel (with
-their masks in the union, SfM drifted on the test suite's 480-px cut of demo2). On by default
-(`PeopleOptions.split_pairs`; `josh run --no-split-pairs` turns it off).
+their masks in the union, SfM drifted on the test suite's 480-px cut of demo2). A split is kept
+only when the two people found wear clearly different colours: one person lit from the side has
+torso halves of different brightness, and re-detected comes back as two halves of one shirt.
+Off by default (`PeopleOptions.split_pairs`, `josh run --split-pairs`): the tracks it changes fill
+their gaps with other masks, which the union also takes, and on the test suite's 60-frame cut of
+demo2 with every frame shown twice SfM drifts on that difference (docs/demo2.md).
 
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
 MediaPipe, plus two small crops per split pose.
@@ -93,9 +97,10 @@ class PeopleOptions:
     mask_max_skeleton_dist: float = 0.3  # ... and within this distance of its skeleton (box heights)
     skeleton_min_conf: float = 0.3  # keypoints at least this confident form the skeleton
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
-    split_pairs: bool = True  # re-detect poses that mix two people side by side (module doc; `josh run --no-split-pairs`)
-    pair_asymmetry: float = 0.75  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
-    pair_homogeneity: float = 0.6  # ... and each pose found instead must have halves nearer than this
+    split_pairs: bool = False  # re-detect poses that mix two people side by side (module doc; `josh run --split-pairs`)
+    pair_asymmetry: float = 0.6  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
+    pair_homogeneity: float = 0.7  # ... each pose found instead must have halves nearer than this
+    pair_contrast: float = 0.85  # ... and the two found must differ this much in torso colour (`appearance_distance`)
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
@@ -388,8 +393,9 @@ class PoseDetector:
         return FrameDetections([pose.det for pose in found], labels, union)
 
     def split_side_by_side(self, frame: np.ndarray, pose: _CropPose) -> list[_CropPose]:
-        """The two people a pose mixes, when its torso halves differ in colour and re-detecting
-        with each side painted over finds one whole person on the other side; else the pose."""
+        """The two people a pose mixes, when its torso halves differ in colour, re-detecting with
+        each side painted over finds one person on the other side, and the two people found wear
+        clearly different colours; else the pose."""
         opts = self.options
         det = pose.det
         mixed = torso_halves_distance(frame, det.keypoints2d, det.keypoints_conf)
@@ -405,6 +411,9 @@ class PoseDetector:
         if any(p is None for p in parts) or _same_person(parts[0].det, parts[1].det, opts.merge_keypoint_dist,
                                                          opts.tracker.keypoint_min_conf):  # fmt: skip
             return [pose]
+        colours = [torso_histogram(frame, p.det.keypoints2d, p.det.keypoints_conf) for p in parts]
+        if any(c is None for c in colours) or appearance_distance(*colours) < opts.pair_contrast:
+            return [pose]  # one person lit from the side, found twice in halves
         return parts
 
     def _one_beside(self, frame: np.ndarray, crop, mid: float, side: int, box: np.ndarray) -> _CropPose | None:

@@ -111,7 +111,7 @@ class Settings:
         return dataclasses.replace(self, refine_skate_weight=weight)
 
     def with_split_pairs(self, split: bool) -> "Settings":
-        """Whether poses that mix two people side by side are re-detected as two (`--no-split-pairs`)."""
+        """Whether poses that mix two people side by side are re-detected as two (`--split-pairs`)."""
         return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=split))
 
     def deterministic(self) -> "Settings":
@@ -217,8 +217,8 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
         settings = settings.deterministic()
     if opts.lock_feet:
         settings = settings.with_locked_feet()
-    if not opts.split_pairs:
-        settings = settings.with_split_pairs(False)
+    if opts.split_pairs:
+        settings = settings.with_split_pairs(True)
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
