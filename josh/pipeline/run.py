@@ -110,7 +110,7 @@ class Settings:
         """The lowest foot held still in the second optimisation (`--lock-feet`)."""
         return dataclasses.replace(self, refine_skate_weight=weight)
 
-    def with_split_pairs(self, split: bool) -> "Settings":
+    def with_split_pairs(self, split: bool = True) -> "Settings":
         """Whether poses that mix two people side by side are re-detected as two (`--split-pairs`)."""
         return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=split))
 
@@ -218,7 +218,7 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
     if opts.lock_feet:
         settings = settings.with_locked_feet()
     if opts.split_pairs:
-        settings = settings.with_split_pairs(True)
+        settings = settings.with_split_pairs()
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
