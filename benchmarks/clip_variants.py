@@ -1,7 +1,7 @@
 """`josh run` on clips of another kind made from one clip: does the reconstruction follow what was done to it?
 
     PYTHONPATH=. python benchmarks/clip_variants.py VIDEO [--variants original,half_rate,slow_motion,portrait]
-        [--out /tmp/josh_variants]
+        [--out /tmp/josh_variants] [--deterministic] [--no-split-pairs]
 
 Each variant is made with PyAV in the output folder (never committed), then reconstructed from nothing:
 - `original`: the clip as it is (re-encoded at 960 px on the long side, like the others);
@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=Path("/tmp/josh_variants"))
     parser.add_argument("--deterministic", action="store_true", help="runs that repeat bit for bit (josh run --deterministic)")
+    parser.add_argument("--split-pairs", action=argparse.BooleanOptionalAction, default=True,
+                        help="split poses that mix two people (default on, as josh run)")
     args = parser.parse_args()
 
     from josh.pipeline.options import RunOptions
@@ -98,11 +100,12 @@ def main() -> None:
     # other bytes (measured: not from threads or CPU affinity), and SfM on a clip can hinge on
     # compression noise (the half-rate clip: focal 518 or 418 px)
     clips = {variant: make_variant(args.video, variant, args.out / f"{variant}.mp4") for variant in args.variants.split(",")}
+    settings = Settings().with_split_pairs(args.split_pairs)
     results = {}
     for variant, clip in clips.items():
         out = args.out / variant
         shutil.rmtree(out, ignore_errors=True)
-        results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False, deterministic=args.deterministic), Settings()))
+        results[variant] = summary(run_pipeline(RunOptions(clip, out, progress=False, deterministic=args.deterministic), settings))
         print(json.dumps({variant: results[variant]}), flush=True)
     (args.out / "variants.json").write_text(json.dumps(results, indent=1))
 

@@ -19,14 +19,16 @@ both bodies (the head and one side of one, the other side of the other). Such a 
 two halves of different colours, unless the two dress alike. `split_side_by_side` re-detects it
 twice, once with each side of its torso painted over: each pass finds the person on the side left
 in view, with their own head and legs. On demo2 this separates the woman from the man in white
-beside her (docs/demo2.md). The person union, the mask SfM gets, stays that of the poses as first
-detected: the split poses' masks, seen on painted images, only decide who owns which pixel (with
-their masks in the union, SfM drifted on the test suite's 480-px cut of demo2). A split is kept
-only when the two people found wear clearly different colours: one person lit from the side has
-torso halves of different brightness, and re-detected comes back as two halves of one shirt.
-Off by default (`PeopleOptions.split_pairs`, `josh run --split-pairs`): the tracks it changes fill
-their gaps with other masks, which the union also takes, and on the test suite's 60-frame cut of
-demo2 with every frame shown twice SfM drifts on that difference (docs/demo2.md).
+beside her (docs/demo2.md). A split is kept only when the two people found wear clearly different
+colours: one person lit from the side has torso halves of different brightness, and re-detected
+comes back as two halves of one shirt.
+
+The person union, the mask SfM gets, never depends on the split: it is built from the poses as
+first detected, tracked on their own to fill its gaps (`_union_with_gaps`); the split poses'
+masks, seen on painted images, only decide who owns which pixel. SfM on short clips hinges on a
+few dozen mask pixels at people's edges: with the split tracks' masks in the union, the test
+suite's 60-frame cut of demo2 with every frame shown twice drifted (camera path 4.44 against
+2.81 m). On by default (`PeopleOptions.split_pairs`; `josh run --no-split-pairs`).
 
 Cost on 2 CPU cores at 960x540 (three 540x540 crops): ~130-150 ms per frame, almost all of it in
 MediaPipe, plus two small crops per split pose.
@@ -97,8 +99,8 @@ class PeopleOptions:
     mask_max_skeleton_dist: float = 0.3  # ... and within this distance of its skeleton (box heights)
     skeleton_min_conf: float = 0.3  # keypoints at least this confident form the skeleton
     small_toe_conf_scale: float = 0.1  # see MEDIAPIPE_INDEX
-    split_pairs: bool = False  # re-detect poses that mix two people side by side (module doc; `josh run --split-pairs`)
-    pair_asymmetry: float = 0.6  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
+    split_pairs: bool = True  # re-detect poses that mix two people side by side (module doc; `josh run --no-split-pairs`)
+    pair_asymmetry: float = 0.4  # torso halves this far apart in colour (`torso_halves_distance`) may be two people
     pair_homogeneity: float = 0.7  # ... each pose found instead must have halves nearer than this
     pair_contrast: float = 0.85  # ... and the two found must differ this much in torso colour (`appearance_distance`)
     model_path: str | None = None  # pose bundle; default: `pose_bundle_path()` (built by `josh setup`)
@@ -316,6 +318,13 @@ class FrameDetections:
     detections: list[Detection]
     labels: np.ndarray  # (h, w) int16 index into `detections` owning each mask pixel, -1 = none
     union: np.ndarray  # (h, w) bool any person pixel (also ones no pose owns)
+    first: "FrameDetections | None" = None
+    """The poses as first detected, where the side-by-side split changed them (else None): the
+    person union is built from these alone (module doc)."""
+
+    @property
+    def as_first_detected(self) -> "FrameDetections":
+        return self if self.first is None else self.first
 
 
 class _CropPose(NamedTuple):
@@ -382,15 +391,23 @@ class PoseDetector:
         # parts are seen on painted images, and their masks only decide who owns which pixel
         masks = self._person_masks(found, W, H)
         union = masks.any(axis=0)
-        if opts.split_pairs:
-            parts = [part for pose in found for part in self.split_side_by_side(frame, pose)]
-            if len(parts) > len(found):
-                found = _merge_duplicates(parts, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
-                masks = self._person_masks(found, W, H)
+        first = self._described(frame, found, masks, union)
+        if not opts.split_pairs:
+            return first
+        parts = [part for pose in found for part in self.split_side_by_side(frame, pose)]
+        if len(parts) == len(found):
+            return first
+        found = _merge_duplicates(parts, opts.merge_keypoint_dist, opts.tracker.keypoint_min_conf)
+        split = self._described(frame, found, self._person_masks(found, W, H), union)
+        split.first = first
+        return split
+
+    def _described(self, frame: np.ndarray, found: list[_CropPose], masks: np.ndarray, union: np.ndarray) -> FrameDetections:
+        """The poses with their torso colours (for the tracker) and who owns which union pixel."""
+        H, W = frame.shape[:2]
         for pose in found:
             pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
-        labels = self._owners(found, masks & union, W, H)
-        return FrameDetections([pose.det for pose in found], labels, union)
+        return FrameDetections([pose.det for pose in found], self._owners(found, masks & union, W, H), union)
 
     def split_side_by_side(self, frame: np.ndarray, pose: _CropPose) -> list[_CropPose]:
         """The two people a pose mixes, when its torso halves differ in colour, re-detecting with
@@ -571,7 +588,10 @@ def detect_people(frames: Iterable[tuple[int, np.ndarray]], options: PeopleOptio
     `josh.perception.video.iter_frames` yields them. `progress(n)` is called after each frame."""
     opts = options or PeopleOptions()
     tracker = PersonTracker(opts.tracker)
+    # the poses as first detected, tracked on their own for the union's gaps (see `_union_with_gaps`)
+    first_tracker = PersonTracker(opts.tracker) if opts.split_pairs else None
     per_frame: list[tuple[list[Detection], np.ndarray, np.ndarray]] = []
+    first_per_frame: list[tuple[list[Detection], np.ndarray, np.ndarray]] = []
     size = None
     t0 = time.perf_counter()
     with PoseDetector(opts) as detector:
@@ -586,16 +606,23 @@ def detect_people(frames: Iterable[tuple[int, np.ndarray]], options: PeopleOptio
             fd = detector(frame)
             tracker.update(frame_id, fd.detections)
             per_frame.append((fd.detections, fd.labels, fd.union))
+            if first_tracker is not None:
+                first = fd.as_first_detected
+                first_tracker.update(frame_id, first.detections)
+                first_per_frame.append((first.detections, first.labels, first.union))
             if progress is not None:
                 progress(n + 1)
     if size is None:
         raise InputError("no frames to detect people in")
     seconds = time.perf_counter() - t0
     tracks, dropped = tracker.finish()
-    union = np.stack([u for _, _, u in per_frame])
     people = [_assemble(t, per_frame, opts.mask_stride) for t in tracks]
-    for p, t in zip(people, tracks):
-        union[t.steps] |= p.masks
+    if first_tracker is None:
+        union = _union_with_gaps(per_frame, tracks, people)
+    else:
+        first_tracks, _ = first_tracker.finish()
+        first_people = [_assemble(t, first_per_frame, opts.mask_stride) for t in first_tracks]
+        union = _union_with_gaps(first_per_frame, first_tracks, first_people)
     n = len(per_frame)
     stats = {
         "frames": n,
@@ -618,6 +645,19 @@ def detect_people_in_video(path, long_side: int | None = 960, options: PeopleOpt
     from josh.perception.video import iter_frames
 
     return detect_people(iter_frames(path, long_side=long_side, **frame_kwargs), options, progress)
+
+
+def _union_with_gaps(per_frame, tracks, people: list[PersonTrack2D]) -> np.ndarray:
+    """(N, h, w) bool: every frame's person union, plus the masks the tracks fill their gaps with
+    (people the detector missed on a frame). Always built from the poses as first detected: the
+    side-by-side split changes the pair's tracks and so their gaps' masks, and on the test
+    suite's 60-frame cut of demo2 with every frame shown twice SfM drifted on that difference
+    (camera path 4.44 against 2.81 m), while without the gaps' masks SfM registered only 35 of the
+    50 frames of demo2 at half its frame rate (docs/demo2.md)."""
+    union = np.stack([u for _, _, u in per_frame])
+    for p, t in zip(people, tracks):
+        union[t.steps] |= p.masks
+    return union
 
 
 def _assemble(t, per_frame, stride: int) -> PersonTrack2D:

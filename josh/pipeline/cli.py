@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="repeat bit for bit: structure from motion on one thread (slower on many cores)")
     recon.add_argument("--lock-feet", action="store_true",
                        help="hold the lowest foot still (feet that do not skate, at some cost to the global motion)")
-    recon.add_argument("--split-pairs", action="store_true",
-                       help="split a pose that mixes two people side by side (their torso halves differ in colour)")
+    recon.add_argument("--split-pairs", action=argparse.BooleanOptionalAction, default=None,
+                       help="split a pose that mixes two people side by side (their torso halves differ in colour; default on)")
     recon.add_argument("--people-max", type=int, default=4, metavar="P", help="reconstruct at most P people, the most seen (default 4)")
     src = parser.add_argument_group("learned front-ends (default: the built-in CPU ones; docs/interop.md)")
     src.add_argument("--people", default=None, metavar="SOURCE", help="builtin | tram:DIR (TRAM/VIMO SMPL tracks; uses SMPL)")

@@ -115,7 +115,7 @@ class RunOptions:
     progress: bool = True  # progress bars and the summary on the console
     deterministic: bool = False  # bit-for-bit repeatable: SfM on one thread (`Settings.deterministic`)
     lock_feet: bool = False  # the lowest foot held still in the second optimisation (`Settings.with_locked_feet`)
-    split_pairs: bool = False  # split poses that mix two people side by side (`PeopleOptions.split_pairs`)
+    split_pairs: bool | None = None  # split poses that mix two people side by side; None: the settings' (on)
 
     def __post_init__(self):
         self.video = Path(self.video).expanduser()

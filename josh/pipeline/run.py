@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
 # Bump a stage's number when its code changes what it computes, to retire its old cache entries
 # (and, through the keys, those of every later stage).
-STAGE_VERSIONS = {"decode": 2, "people": 3, "scene": 7, "bodies": 5, "contacts": 2, "optimise": 4, "refine": 8}
+STAGE_VERSIONS = {"decode": 2, "people": 4, "scene": 7, "bodies": 5, "contacts": 2, "optimise": 4, "refine": 8}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
@@ -111,7 +111,8 @@ class Settings:
         return dataclasses.replace(self, refine_skate_weight=weight)
 
     def with_split_pairs(self, split: bool = True) -> "Settings":
-        """Whether poses that mix two people side by side are re-detected as two (`--split-pairs`)."""
+        """Whether poses that mix two people side by side are re-detected as two (on by default;
+        `--no-split-pairs`)."""
         return dataclasses.replace(self, people=dataclasses.replace(self.people, split_pairs=split))
 
     def deterministic(self) -> "Settings":
@@ -217,8 +218,8 @@ def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=Non
         settings = settings.deterministic()
     if opts.lock_feet:
         settings = settings.with_locked_feet()
-    if opts.split_pairs:
-        settings = settings.with_split_pairs()
+    if opts.split_pairs is not None:
+        settings = settings.with_split_pairs(opts.split_pairs)
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
