@@ -122,7 +122,7 @@ class PersonTrack2D:
     landmarks3d: np.ndarray  # (T, 23, 3) float32 metres, hip-centred, camera axes (x right, y down, z forward)
     boxes: np.ndarray  # (T, 4) float32 x1, y1, x2, y2 pixels
     detected: np.ndarray  # (T,) bool; False where interpolated over a short gap
-    masks: np.ndarray  # (T, h, w) bool at `mask_stride` (in gaps: the nearest mask moved with the box)
+    masks: np.ndarray  # (T, h, w) bool at `mask_stride`, within the union (in gaps: the nearest mask moved with the box)
     mask_stride: int
 
 
@@ -623,6 +623,8 @@ def detect_people(frames: Iterable[tuple[int, np.ndarray]], options: PeopleOptio
         first_tracks, _ = first_tracker.finish()
         first_people = [_assemble(t, first_per_frame, opts.mask_stride) for t in first_tracks]
         union = _union_with_gaps(first_per_frame, first_tracks, first_people)
+        for p, t in zip(people, tracks):  # a split track's gap masks are guesses: kept within the union
+            p.masks &= union[t.steps]
     n = len(per_frame)
     stats = {
         "frames": n,
