@@ -530,3 +530,15 @@ def test_stalled_share_sees_a_walker_who_stops_at_every_step():
     assert 0.3 < stalled_share(surging, np.arange(90), fps) < 0.6
     standing = np.c_[0.003 * np.sin(t * 7), np.zeros(90), np.ones(90)]
     assert math.isnan(stalled_share(standing, np.arange(90), fps))  # people who stand are not stalled walkers
+
+
+def test_the_split_pairs_switch_overrides_the_settings_only_when_given(tmp_path):
+    from josh.pipeline.run import settings_for
+
+    base = Settings()
+    assert base.people.split_pairs  # on by default
+    unset = settings_for(RunOptions(tmp_path / "v.mp4", tmp_path / "out"), base.with_split_pairs(False))
+    assert not unset.people.split_pairs
+    off = settings_for(RunOptions(tmp_path / "v.mp4", tmp_path / "out", split_pairs=False), base)
+    on = settings_for(RunOptions(tmp_path / "v.mp4", tmp_path / "out", split_pairs=True), base.with_split_pairs(False))
+    assert not off.people.split_pairs and on.people.split_pairs

@@ -209,17 +209,23 @@ class Run:
         return value
 
 
-def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=None) -> dict:
-    """Reconstruct `opts.video` into `opts.out`; returns the report (also in OUT/report.json)."""
-    from josh.perception.video import check_input
-
-    settings = settings or Settings()
+def settings_for(opts: RunOptions, settings: Settings) -> Settings:
+    """`settings` with the run's switches applied (`--deterministic`, `--lock-feet`,
+    `--[no-]split-pairs`; a switch left unset keeps what `settings` say)."""
     if opts.deterministic:
         settings = settings.deterministic()
     if opts.lock_feet:
         settings = settings.with_locked_feet()
     if opts.split_pairs is not None:
         settings = settings.with_split_pairs(opts.split_pairs)
+    return settings
+
+
+def run_pipeline(opts: RunOptions, settings: Settings | None = None, console=None) -> dict:
+    """Reconstruct `opts.video` into `opts.out`; returns the report (also in OUT/report.json)."""
+    from josh.perception.video import check_input
+
+    settings = settings_for(opts, settings or Settings())
     check_input(opts.video)
     if opts.official is not None:
         check_official_dir(opts)
