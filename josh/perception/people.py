@@ -403,10 +403,12 @@ class PoseDetector:
         return split
 
     def _described(self, frame: np.ndarray, found: list[_CropPose], masks: np.ndarray, union: np.ndarray) -> FrameDetections:
-        """The poses with their torso colours (for the tracker) and who owns which union pixel."""
+        """The poses with their torso colours (for the tracker) and who owns which union pixel.
+        Poses kept whole by the split, and its parts, already have their colours."""
         H, W = frame.shape[:2]
         for pose in found:
-            pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
+            if pose.det.appearance is None:
+                pose.det.appearance = torso_histogram(frame, pose.det.keypoints2d, pose.det.keypoints_conf)
         return FrameDetections([pose.det for pose in found], self._owners(found, masks & union, W, H), union)
 
     def split_side_by_side(self, frame: np.ndarray, pose: _CropPose) -> list[_CropPose]:
@@ -431,6 +433,8 @@ class PoseDetector:
         colours = [torso_histogram(frame, p.det.keypoints2d, p.det.keypoints_conf) for p in parts]
         if any(c is None for c in colours) or appearance_distance(*colours) < opts.pair_contrast:
             return [pose]  # one person lit from the side, found twice in halves
+        for part, colour in zip(parts, colours):
+            part.det.appearance = colour
         return parts
 
     def _one_beside(self, frame: np.ndarray, crop, mid: float, side: int, box: np.ndarray) -> _CropPose | None:
