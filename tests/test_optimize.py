@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from josh.body.protocol import standing_height
 from josh.optimize import OptimConfig, Phase, reconstruct
 from josh.optimize import losses
 from josh.optimize.problem import build_problem
 from josh.optimize.variables import Variables, derive
 from josh.synth.config import NoiseConfig, SynthConfig
-from josh.synth.frontend import simulate_frontends
+from josh.synth.frontend import as_average_adults, simulate_frontends
 from josh.synth.generate import generate_world
 
 TINY = SynthConfig(terrain="flat", people=1, frames=24, keyframes=6, width=320, height=180, focal=256.0,
@@ -151,6 +152,38 @@ def test_a_static_camera_stays_where_the_front_end_put_it(body, tiny):
     assert np.linalg.norm(free.T_wc[:, :3, 3], axis=1).max() > 1e-3
     np.testing.assert_allclose(held.T_wc, np.repeat(np.eye(4)[None], TINY.frames, 0), atol=1e-6)
     assert len(held.people) == 1 and np.isfinite(held.people[0].joints).all()
+
+
+@pytest.fixture(scope="module")
+def three_statures(body):
+    """A moving camera's world with three walkers of different statures: the exact front-ends, and
+    the same with everyone made the average adult at the distance that keeps their pixels."""
+    cfg = dataclasses.replace(TINY, people=3, seed=3)
+    exact = simulate_frontends(generate_world(cfg, body), NoiseConfig.none(), body, seed=cfg.seed)
+    return exact, dataclasses.replace(exact, humans=as_average_adults(exact.humans, body))
+
+
+def _statures(body, humans) -> np.ndarray:
+    return np.array([standing_height(body, h.shape) for h in humans])
+
+
+@pytest.mark.parametrize("sizes", [True, False])
+def test_contacts_with_the_scene_give_each_person_their_size(body, three_statures, sizes):
+    """Before the people move, each person is rescaled so that their contacts meet the scene: the
+    statures come back in the truth's proportions (the median person keeps the average size);
+    without the step everyone stays the average adult."""
+    exact, alike = three_statures
+    truth = _statures(body, exact.humans)
+    assert np.ptp(np.log(truth)) > 0.05  # the people differ in size: the test means something
+    no_iterations = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
+                                fine=Phase(0, 0.005, True, True), contact_sizes=sizes)  # fmt: skip
+    recon = reconstruct(alike, body, no_iterations)
+    found = _statures(body, recon.people)
+    if sizes:
+        assert np.ptp(np.log(found / truth)) < 0.02, (found, truth)
+        assert sorted(recon.metadata["losses"][f"size/{p.person_id}"] for p in recon.people)[1] == 1.0
+    else:
+        np.testing.assert_allclose(found, _statures(body, alike.humans))
 
 
 @pytest.mark.slow

@@ -102,3 +102,37 @@ def standing_height(body, shape) -> float:
     verts = verts[0].double().numpy()
     h = verts @ np.asarray(body.up_axis, np.float64)
     return float(h.max() - h.min())
+
+
+MAX_SIZE_CHANGE = 1.15
+"""A person is rescaled (size and distance together) by at most this factor either way: adults are
+0.88-1.15 of the average adult's stature, and a larger change says more about bad contacts (or a
+scene that a short clip hardly determines) than about the person."""
+
+
+def shape_with_stature(body, shape: np.ndarray, target: float, iterations: int = 4) -> np.ndarray:
+    """The shape nearest `shape` (steps along the stature's gradient) whose standing height is
+    `target` metres, within the body model's shape bounds."""
+    shape = np.asarray(shape, np.float64).copy()
+    direction = _stature_gradient(body, shape)
+    if not np.any(direction):
+        return shape
+    direction /= direction @ direction  # one unit of stature per step length
+    lo, hi = body.shape_bounds
+    for _ in range(iterations):
+        error = target - standing_height(body, shape)
+        if abs(error) < 1e-3:
+            break
+        shape = np.clip(shape + error * direction, lo, hi)
+    return shape
+
+
+def _stature_gradient(body, shape: np.ndarray) -> np.ndarray:
+    step = 0.1 * body.shape_unit
+    grad = np.zeros_like(shape)
+    for i in range(len(shape)):
+        up, down = shape.copy(), shape.copy()
+        up[i] += step
+        down[i] -= step
+        grad[i] = (standing_height(body, up) - standing_height(body, down)) / (2 * step)
+    return grad

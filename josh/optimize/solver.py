@@ -3,10 +3,12 @@
 Every method runs the same steps on the same inputs, so they differ only where they should:
 1. scene-only alignment (cameras, depth scales, focal from `L_scene`, mean log-scale held) — what
    a scene front-end's global alignment gives;
-2. one global metric scale from the people: the median ratio of body depth to scene depth at
-   contact pixels. This uses contacts, so the no-`L_c1` ablation does not get it (its scene keeps
-   the front-end's scale); the serial baseline does (DESIGN: "fix one global scale from
-   human/scene depth at contacts");
+2. one global metric scale from the people: the ratio of body depth to scene depth at contact
+   pixels (each person's median, then the median over people). This uses contacts, so the
+   no-`L_c1` ablation does not get it (its scene keeps the front-end's scale); the serial
+   baseline does (DESIGN: "fix one global scale from human/scene depth at contacts"). Methods
+   with `L_c1` then rescale each person so that their contacts meet the scene
+   (`OptimConfig.contact_sizes`);
 3. the people: either alone with the cameras frozen and no contact terms (serial baseline) or
    jointly with the cameras, scales and focal (JOSH and its ablations), in a coarse phase (3D
    terms, focal frozen) and a fine phase (+ the scene's 2D reprojection, focal free).
@@ -24,7 +26,7 @@ import numpy as np
 import roma
 import torch
 
-from josh.body.protocol import foot_candidates
+from josh.body.protocol import MAX_SIZE_CHANGE, foot_candidates, shape_with_stature, standing_height
 from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
@@ -34,6 +36,8 @@ from josh.optimize.variables import Variables, derive, to_rows_world
 from josh.types import FrontEndInputs, Intrinsics, PersonResult, Reconstruction
 
 log = logging.getLogger(__name__)
+
+MIN_SIZED_CONTACT_FRAMES = 3  # a person in contact on fewer frames keeps their size
 
 METHODS = ("serial", "josh", "no_c1", "no_c2", "fixed_people", "fixed_focal")
 
@@ -94,12 +98,17 @@ def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str)
     _run_phase(v, problem, body, config, config.scene_phase, switches, "scene", history)
     has_people = problem.n_rows > 0
     if has_people and switches.contact_scale:
-        factor = _contact_scale(v, problem, body, config)
+        ratios = _contact_depth_ratios(v, problem, body, config)
+        factor = _world_scale(ratios)
         if factor is None:
             warnings.append("too few contacts with a scene partner: the scene scale is the front-end's")
         else:
             v.rescale_world(factor)
             history["contact_scale_factor"] = factor
+            if switches.c1 and config.contact_sizes:
+                sizes = _person_sizes(ratios, factor)
+                _resize_people(v, problem, body, sizes)
+                history.update({f"size/{pid}": s for pid, s in zip(problem.person_ids, sizes)})
     if not has_people:
         warnings.append("no people: the scene's scale is the front-end's, not metric")
     else:
@@ -175,13 +184,56 @@ def _terms(v: Variables, p: Problem, body, cfg: OptimConfig, phase: Phase, sw: M
 
 
 @torch.no_grad()
-def _contact_scale(v: Variables, p: Problem, body, cfg: OptimConfig) -> float | None:
-    """Median ratio of body depth to scene depth over contact entries with a valid partner."""
+def _contact_depth_ratios(v: Variables, p: Problem, body, cfg: OptimConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per person, (ratios of body depth to scene depth, rows) over the contact entries that have
+    a valid scene partner."""
     d = derive(v, p, body, scene=False, people=True)
     x_k, z_scene, ok, _, _ = losses.contact_partners(p, d, cfg, check_depth=False)
-    if int(ok.sum()) < 5:
-        return None
-    return float(torch.median(x_k[ok, 2] / z_scene[ok]))
+    ratio = (x_k[:, 2] / z_scene).numpy()
+    row = (p.contact_entry // d.contacts_world.shape[1]).numpy()
+    person = p.row_person.numpy()[row]
+    ok = ok.numpy()
+    return [(ratio[ok & (person == i)], row[ok & (person == i)]) for i in range(p.n_people)]
+
+
+def _enough_contacts(rows: np.ndarray) -> bool:
+    return len(np.unique(rows)) >= MIN_SIZED_CONTACT_FRAMES
+
+
+def _world_scale(ratios: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """The scene's metric scale from the people: the median over people of each person's median
+    depth ratio (each person one vote, so that one person's many wrong contacts cannot set it);
+    with nobody in contact on enough frames, the median over all entries (at least 5)."""
+    per_person = [np.median(r) for r, rows in ratios if _enough_contacts(rows)]
+    if per_person:
+        return float(np.median(per_person))
+    every = np.concatenate([r for r, _ in ratios]) if ratios else np.zeros(0)
+    return float(np.median(every)) if len(every) >= 5 else None
+
+
+def _person_sizes(ratios: list[tuple[np.ndarray, np.ndarray]], world_scale: float) -> list[float]:
+    """Per person, the factor (size and distance along their rays together) that puts their
+    contacts on the scene rescaled by `world_scale`; 1 with too few contact frames. The median
+    person keeps their size, so the world's scale stays the size prior's."""
+    return [float(np.clip(world_scale / np.median(r), 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE))
+            if _enough_contacts(rows) else 1.0 for r, rows in ratios]  # fmt: skip
+
+
+@torch.no_grad()
+def _resize_people(v: Variables, p: Problem, body, sizes: list[float]) -> None:
+    """Each person `sizes[i]` times larger and further along their rays (about each frame's
+    camera centre): root positions scaled, shape moved to the scaled stature. The front-end's
+    bodies (the prior's centre) move with them, or the prior would pull them back."""
+    factor = torch.as_tensor(sizes, dtype=p.t_init.dtype)[p.row_person][:, None]
+    p.t_init = p.t_init * factor
+    v.root_transl.mul_(factor)
+    shapes = p.shape_init.clone()
+    for i, s in enumerate(sizes):
+        if abs(s - 1.0) > 1e-4:
+            shape = shapes[i].numpy()
+            shapes[i] = torch.as_tensor(shape_with_stature(body, shape, s * standing_height(body, shape)))
+    p.shape_init = shapes
+    v.shape.copy_(shapes)
 
 
 # ------------------------------------------------------------------------------------------ output

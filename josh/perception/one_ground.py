@@ -22,14 +22,11 @@ import dataclasses
 
 import numpy as np
 
-from josh.body.protocol import standing_height
+from josh.body.protocol import MAX_SIZE_CHANGE, shape_with_stature, standing_height
 from josh.geometry.world_frame import lowest_in_contact_heights, people_ground_plane
 from josh.interop.official_results import people_in_world
 from josh.types import HumanTrack, PersonResult
 
-MAX_SIZE_CHANGE = 1.3
-"""A person is scaled by at most this factor either way: adults are 0.88-1.15 of the average
-adult's stature, and a larger change says more about bad contacts than about the person."""
 MIN_CONTACT_FRAMES = 3
 ROUNDS = 2  # the plane follows the people once (the bodies' up stays: scaling turns no body)
 
@@ -67,34 +64,6 @@ def scaled_track(h: HumanTrack, factor: float, body) -> HumanTrack:
         return h
     shape = shape_with_stature(body, h.shape, factor * standing_height(body, h.shape))
     return dataclasses.replace(h, root_transl=np.asarray(h.root_transl, np.float64) * factor, shape=shape)
-
-
-def shape_with_stature(body, shape: np.ndarray, target: float, iterations: int = 4) -> np.ndarray:
-    """The shape nearest `shape` (steps along the stature's gradient) whose standing height is
-    `target` metres, within the body model's shape bounds."""
-    shape = np.asarray(shape, np.float64).copy()
-    direction = _stature_gradient(body, shape)
-    if not np.any(direction):
-        return shape
-    direction /= direction @ direction  # one unit of stature per step length
-    lo, hi = body.shape_bounds
-    for _ in range(iterations):
-        error = target - standing_height(body, shape)
-        if abs(error) < 1e-3:
-            break
-        shape = np.clip(shape + error * direction, lo, hi)
-    return shape
-
-
-def _stature_gradient(body, shape: np.ndarray) -> np.ndarray:
-    step = 0.1 * body.shape_unit
-    grad = np.zeros_like(shape)
-    for i in range(len(shape)):
-        up, down = shape.copy(), shape.copy()
-        up[i] += step
-        down[i] -= step
-        grad[i] = (standing_height(body, up) - standing_height(body, down)) / (2 * step)
-    return grad
 
 
 def _camera_frames(humans: list[HumanTrack]) -> np.ndarray:

@@ -52,6 +52,17 @@ def simulate_frontends(gt: GroundTruth, noise: NoiseConfig, body, seed: int = 0)
 
 
 # ------------------------------------------------------------------------------------------- scene
+def as_average_adults(humans: list[HumanTrack], body) -> list[HumanTrack]:
+    """`humans` as a monocular body fit gives them (`josh.perception.bodyfit`): everyone the body
+    model's average adult, at the distance that keeps their pixels. One view cannot tell size from
+    distance, so a tall person comes out too near and a short one too far."""
+    from josh.body.protocol import standing_height
+    from josh.perception.one_ground import scaled_track
+
+    average = standing_height(body, body.default_shape)
+    return [scaled_track(h, average / standing_height(body, h.shape), body) for h in humans]
+
+
 def _smooth_warp(rng: np.random.Generator, amplitude: float):
     """A smooth multiplicative depth distortion 1 + a g(x, y), |g| <= 1 over the image, where
     (x, y) in [-1, 1] are normalised image coordinates (low-order polynomial, random coefficients)."""
