@@ -9,7 +9,7 @@ from josh.body.protocol import shape_with_stature, standing_height
 from josh.interop.official_results import people_in_world
 from josh.perception.one_ground import place_on_one_ground, size_on_ground
 from josh.synth.config import NoiseConfig, SynthConfig
-from josh.synth.frontend import as_average_adults, simulate_frontends
+from josh.synth.frontend import simulate_frontends, toward_average_adults
 from josh.synth.generate import generate_world
 
 EXACT = NoiseConfig(focal_error=0.0, pose_noise_deg=0.0, pose_jitter_deg=0.0, root_rot_noise_deg=0.0, root_depth_noise=0.0,
@@ -36,7 +36,7 @@ def test_a_still_world_keeps_its_camera_and_its_people_differ_in_size(still_worl
 
 def test_people_the_body_fit_sized_alike_are_put_back_on_one_ground(still_world, body):
     gt, truth = still_world
-    guessed = as_average_adults(truth, body)
+    guessed = toward_average_adults(truth, body)
     before = _depth_ratios(guessed, truth)
     assert before.max() / before.min() > 1.15  # tall people too near, short ones too far
     placed, plane = place_on_one_ground(guessed, body)
@@ -65,7 +65,7 @@ def test_people_already_on_one_ground_keep_their_size(still_world, body):
 
 def test_a_person_with_too_few_contacts_keeps_their_size(still_world, body):
     _, truth = still_world
-    guessed = as_average_adults(truth, body)
+    guessed = toward_average_adults(truth, body)
     floating = dataclasses.replace(guessed[0], contact_prob=np.zeros_like(guessed[0].contact_prob))
     placed, _ = place_on_one_ground([floating, *guessed[1:]], body)
     assert np.array_equal(placed[0].root_transl, floating.root_transl)

@@ -18,7 +18,7 @@ from josh.optimize import losses
 from josh.optimize.problem import build_problem
 from josh.optimize.variables import Variables, derive
 from josh.synth.config import NoiseConfig, SynthConfig
-from josh.synth.frontend import as_average_adults, simulate_frontends
+from josh.synth.frontend import simulate_frontends, toward_average_adults
 from josh.synth.generate import generate_world
 
 TINY = SynthConfig(terrain="flat", people=1, frames=24, keyframes=6, width=320, height=180, focal=256.0,
@@ -160,15 +160,15 @@ def three_statures(body):
     the same with everyone made the average adult at the distance that keeps their pixels."""
     cfg = dataclasses.replace(TINY, people=3, seed=3)
     exact = simulate_frontends(generate_world(cfg, body), NoiseConfig.none(), body, seed=cfg.seed)
-    return exact, dataclasses.replace(exact, humans=as_average_adults(exact.humans, body))
+    return exact, dataclasses.replace(exact, humans=toward_average_adults(exact.humans, body))
 
 
 def _statures(body, humans) -> np.ndarray:
     return np.array([standing_height(body, h.shape) for h in humans])
 
 
-@pytest.mark.parametrize("sizes", [True, False])
-def test_contacts_with_the_scene_give_each_person_their_size(body, three_statures, sizes):
+@pytest.mark.parametrize("method", ["josh", "no_sizes"])
+def test_contacts_with_the_scene_give_each_person_their_size(body, three_statures, method):
     """Before the people move, each person is rescaled so that their contacts meet the scene: the
     statures come back in the truth's proportions (the median person keeps the average size);
     without the step everyone stays the average adult."""
@@ -176,10 +176,10 @@ def test_contacts_with_the_scene_give_each_person_their_size(body, three_stature
     truth = _statures(body, exact.humans)
     assert np.ptp(np.log(truth)) > 0.05  # the people differ in size: the test means something
     no_iterations = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
-                                fine=Phase(0, 0.005, True, True), contact_sizes=sizes)  # fmt: skip
-    recon = reconstruct(alike, body, no_iterations)
+                                fine=Phase(0, 0.005, True, True))  # fmt: skip
+    recon = reconstruct(alike, body, no_iterations, method=method)
     found = _statures(body, recon.people)
-    if sizes:
+    if method == "josh":
         assert np.ptp(np.log(found / truth)) < 0.02, (found, truth)
         assert sorted(recon.metadata["losses"][f"size/{p.person_id}"] for p in recon.people)[1] == 1.0
     else:

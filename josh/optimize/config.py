@@ -71,14 +71,6 @@ class OptimConfig:
     """L_c1 uses a redescending penalty (Cauchy): a wrong contact label (a swing foot called
     planted) puts its vertex tens of centimetres off the scene along the ray and must lose its
     pull, not keep a constant one."""
-    contact_sizes: bool = True
-    """After the global scale, each person is rescaled (size and distance along their rays
-    together: one view cannot tell them apart) so that their contacts meet the scene. The body
-    fit gives everybody the average adult, so a shorter person is placed too far and sinks into
-    the ground, a taller one floats; the redescending L_c1 hardly pulls a foot 10 cm off, and
-    moving a person along their rays takes the size, the depth and the shape prior changing
-    together, which gradient steps do not find (measured on demo2: one walker's planted feet
-    10-15 cm under the scene's surface)."""
     contact_threshold: float = 0.5  # a candidate is "in contact" when its probability exceeds this
     contact_depth_ratio: float = 0.25  # reject a scene partner whose depth differs more than this
     contact_max_pixels: float = 6.0  # reject partners farther than this (depth-map pixels)

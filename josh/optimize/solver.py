@@ -8,7 +8,7 @@ Every method runs the same steps on the same inputs, so they differ only where t
    no-`L_c1` ablation does not get it (its scene keeps the front-end's scale); the serial
    baseline does (DESIGN: "fix one global scale from human/scene depth at contacts"). Methods
    with `L_c1` then rescale each person so that their contacts meet the scene
-   (`OptimConfig.contact_sizes`);
+   (`MethodSwitches.sizes`; the `no_sizes` ablation leaves it out);
 3. the people: either alone with the cameras frozen and no contact terms (serial baseline) or
    jointly with the cameras, scales and focal (JOSH and its ablations), in a coarse phase (3D
    terms, focal frozen) and a fine phase (+ the scene's 2D reprojection, focal free).
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIZED_CONTACT_FRAMES = 3  # a person in contact on fewer frames keeps their size
 
-METHODS = ("serial", "josh", "no_c1", "no_c2", "fixed_people", "fixed_focal")
+METHODS = ("serial", "josh", "no_c1", "no_c2", "no_sizes", "fixed_people", "fixed_focal")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,13 @@ class MethodSwitches:
     c1: bool = True  # contact alignment (and the contact-based global scale)
     c2: bool = True  # contact stillness
     contact_scale: bool = True  # global metric scale from contacts before the people phases
+    sizes: bool = True
+    """Each person rescaled so that their contacts meet the scene, after the global scale (needs
+    `c1`). A monocular body fit cannot tell size from distance: given the average adult, a shorter
+    person is placed too far and sinks into the ground, a taller one floats. The redescending
+    L_c1 hardly pulls a foot 10 cm off, and moving a person along their rays takes the size, the
+    depth and the shape prior changing together, which gradient steps do not find (demo2: one
+    walker's planted feet stayed 10-15 cm under the scene's surface)."""
     people_free: bool = True
     focal_free: bool = True
 
@@ -57,9 +64,10 @@ class MethodSwitches:
     def of(cls, method: str) -> "MethodSwitches":
         table = {
             "josh": cls(),
-            "serial": cls(joint=False, c1=False, c2=False),
-            "no_c1": cls(c1=False, contact_scale=False),
+            "serial": cls(joint=False, c1=False, c2=False, sizes=False),
+            "no_c1": cls(c1=False, contact_scale=False, sizes=False),
             "no_c2": cls(c2=False),
+            "no_sizes": cls(sizes=False),
             "fixed_people": cls(people_free=False),
             "fixed_focal": cls(focal_free=False),
         }
@@ -105,7 +113,7 @@ def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str)
         else:
             v.rescale_world(factor)
             history["contact_scale_factor"] = factor
-            if switches.c1 and config.contact_sizes:
+            if switches.sizes:
                 sizes = _person_sizes(ratios, factor)
                 _resize_people(v, problem, body, sizes)
                 history.update({f"size/{pid}": s for pid, s in zip(problem.person_ids, sizes)})

@@ -111,6 +111,12 @@ class NoiseConfig:
       their depth error wanders with pose and viewpoint over fractions of a second rather than
       flickering frame to frame.
     - shape_noise = 0.05: std of the shape (phenotype, units of [0, 1]) error: a few cm of height.
+    - size_to_average = 0.0: the share of each person's difference in stature from the average
+      adult that the front-end misses, with their distance moved so that their pixels stay. One
+      view cannot tell size from distance: the built-in front-end's fit gives everybody the
+      average adult (1.0), and regressors trained with a shape prior pull statures toward the
+      mean. 0 by default so that the suite's figures stay comparable across sessions; the
+      `no_sizes` ablation shows what it costs (README).
     - keypoint_noise_px = 3.0: std of 2D keypoint positions; 2D detectors are within a few px at
       ~1000 px resolution.
     - contact_flip = 0.1: probability that a per-frame contact label of a body part (heel, toes,
@@ -135,6 +141,7 @@ class NoiseConfig:
     root_rot_noise_deg: float = 4.0
     root_depth_noise: float = 0.05
     shape_noise: float = 0.05
+    size_to_average: float = 0.0
     keypoint_noise_px: float = 3.0
     contact_flip: float = 0.1
 

@@ -45,22 +45,26 @@ def simulate_frontends(gt: GroundTruth, noise: NoiseConfig, body, seed: int = 0)
         keyframes=_keyframe_observations(gt, scales, warps, noise, rng),
         keyframe_T_wc=frame_T_wc[gt.keyframe_ids],
         correspondences=_correspondences(gt, scales, warps, noise, rng),
-        humans=[_human_track(gt, p, focal_init, body, noise, rng) for p in gt.people],
+        humans=toward_average_adults([_human_track(gt, p, focal_init, body, noise, rng) for p in gt.people], body,
+                                     noise.size_to_average),  # fmt: skip
         body_model=getattr(body, "name", "anny"),
         frame_T_wc=frame_T_wc,
     )
 
 
 # ------------------------------------------------------------------------------------------- scene
-def as_average_adults(humans: list[HumanTrack], body) -> list[HumanTrack]:
-    """`humans` as a monocular body fit gives them (`josh.perception.bodyfit`): everyone the body
-    model's average adult, at the distance that keeps their pixels. One view cannot tell size from
-    distance, so a tall person comes out too near and a short one too far."""
+def toward_average_adults(humans: list[HumanTrack], body, share: float = 1.0) -> list[HumanTrack]:
+    """`humans` with `share` of each one's difference in stature from the body model's average
+    adult taken away, at the distance that keeps their pixels (`NoiseConfig.size_to_average`).
+    At 1, what a monocular body fit gives (`josh.perception.bodyfit`): one view cannot tell size
+    from distance, so a tall person comes out too near and a short one too far."""
     from josh.body.protocol import standing_height
     from josh.perception.one_ground import scaled_track
 
+    if share == 0:
+        return list(humans)
     average = standing_height(body, body.default_shape)
-    return [scaled_track(h, average / standing_height(body, h.shape), body) for h in humans]
+    return [scaled_track(h, (average / standing_height(body, h.shape)) ** share, body) for h in humans]
 
 
 def _smooth_warp(rng: np.random.Generator, amplitude: float):
