@@ -186,6 +186,21 @@ def test_contacts_with_the_scene_give_each_person_their_size(body, three_stature
         np.testing.assert_allclose(found, _statures(body, alike.humans))
 
 
+def test_sizes_beyond_adult_statures_leave_everyone_as_fitted(body, three_statures):
+    """A person whose contacts would make them 40% larger than the others says the scene and the
+    people disagree: nobody is resized, and the run says why."""
+    from josh.perception.one_ground import scaled_track
+
+    _, alike = three_statures
+    humans = [scaled_track(alike.humans[0], 1 / 1.4, body), *alike.humans[1:]]
+    no_iterations = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
+                                fine=Phase(0, 0.005, True, True))  # fmt: skip
+    recon = reconstruct(dataclasses.replace(alike, humans=humans), body, no_iterations)
+    np.testing.assert_allclose(_statures(body, recon.people), _statures(body, humans))
+    assert any("disagree beyond adult statures" in w for w in recon.metadata["warnings"])
+    assert not any(k.startswith("size/") for k in recon.metadata["losses"])
+
+
 @pytest.mark.slow
 def test_end_to_end_recovers_scale_and_focal(body):
     """A small noisy world (2 people, 40 frames): the metric scale (up to 3x off to start with)

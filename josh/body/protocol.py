@@ -104,6 +104,10 @@ def standing_height(body, shape) -> float:
     return float(h.max() - h.min())
 
 
+ADULT_STATURE_M = (1.45, 2.0)
+"""Statures of adults, women and men together (about the 1st to the 99th percentile): a size that
+takes a person outside it says more about the evidence than about the person."""
+
 MAX_SIZE_CHANGE = 1.15
 """A person is rescaled (size and distance together) by at most this factor either way: adults are
 0.88-1.15 of the average adult's stature, and a larger change says more about bad contacts (or a

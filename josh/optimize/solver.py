@@ -26,7 +26,7 @@ import numpy as np
 import roma
 import torch
 
-from josh.body.protocol import MAX_SIZE_CHANGE, foot_candidates, shape_with_stature, standing_height
+from josh.body.protocol import ADULT_STATURE_M, MAX_SIZE_CHANGE, foot_candidates, shape_with_stature, standing_height
 from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
@@ -115,8 +115,14 @@ def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str)
             history["contact_scale_factor"] = factor
             if switches.sizes:
                 sizes = _person_sizes(ratios, factor)
-                _resize_people(v, problem, body, sizes)
-                history.update({f"size/{pid}": s for pid, s in zip(problem.person_ids, sizes)})
+                statures = [standing_height(body, shape) for shape in problem.shape_init.numpy()]
+                if _adult_statures(sizes, statures):
+                    sizes = [float(np.clip(s, 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE)) for s in sizes]
+                    _resize_people(v, problem, body, sizes)
+                    history.update({f"size/{pid}": s for pid, s in zip(problem.person_ids, sizes)})
+                else:
+                    warnings.append(f"the people's contacts and the scene disagree beyond adult statures (sizes "
+                                    f"{min(sizes):.2f}-{max(sizes):.2f}): everyone keeps the body fit's size")  # fmt: skip
     if not has_people:
         warnings.append("no people: the scene's scale is the front-end's, not metric")
     else:
@@ -222,9 +228,19 @@ def _world_scale(ratios: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
 def _person_sizes(ratios: list[tuple[np.ndarray, np.ndarray]], world_scale: float) -> list[float]:
     """Per person, the factor (size and distance along their rays together) that puts their
     contacts on the scene rescaled by `world_scale`; 1 with too few contact frames. The median
-    person keeps their size, so the world's scale stays the size prior's."""
-    return [float(np.clip(world_scale / np.median(r), 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE))
-            if _enough_contacts(rows) else 1.0 for r, rows in ratios]  # fmt: skip
+    person keeps their size, so the world's scale stays the size prior's. Not yet bounded."""
+    return [float(world_scale / np.median(r)) if _enough_contacts(rows) else 1.0 for r, rows in ratios]
+
+
+def _adult_statures(sizes: list[float], statures: list[float]) -> bool:
+    """Whether every person, resized, would be an adult's height (`ADULT_STATURE_M`). One who
+    would not says the scene disagrees with the people, not that somebody is 1.2 m tall: a short
+    clip's SfM (the test suite's 2-s cut of demo2, one run in several) put the ground under two
+    walkers at another height than under the other two, and sizing them to it gave statures of
+    1.45-1.93 m (clipped from 1.21-1.90) with feet 0.4-0.6 m apart in height. Then nobody is
+    resized."""
+    lo, hi = ADULT_STATURE_M
+    return all(lo <= s * h <= hi for s, h in zip(sizes, statures))
 
 
 @torch.no_grad()
