@@ -114,15 +114,7 @@ def _reconstruct(inputs: FrontEndInputs, body, config: OptimConfig, method: str)
             v.rescale_world(factor)
             history["contact_scale_factor"] = factor
             if switches.sizes:
-                sizes = _person_sizes(ratios, factor)
-                statures = [standing_height(body, shape) for shape in problem.shape_init.numpy()]
-                if _adult_statures(sizes, statures):
-                    sizes = [float(np.clip(s, 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE)) for s in sizes]
-                    _resize_people(v, problem, body, sizes)
-                    history.update({f"size/{pid}": s for pid, s in zip(problem.person_ids, sizes)})
-                else:
-                    warnings.append(f"the people's contacts and the scene disagree beyond adult statures (sizes "
-                                    f"{min(sizes):.2f}-{max(sizes):.2f}): everyone keeps the body fit's size")  # fmt: skip
+                _size_people_by_contacts(v, problem, body, ratios, factor, history, warnings)
     if not has_people:
         warnings.append("no people: the scene's scale is the front-end's, not metric")
     else:
@@ -223,6 +215,21 @@ def _world_scale(ratios: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
         return float(np.median(per_person))
     every = np.concatenate([r for r, _ in ratios]) if ratios else np.zeros(0)
     return float(np.median(every)) if len(every) >= 5 else None
+
+
+def _size_people_by_contacts(v: Variables, p: Problem, body, ratios, world_scale: float, history: dict,
+                             warnings: list[str]) -> None:  # fmt: skip
+    """Rescale each person so that their contacts meet the scene (`MethodSwitches.sizes`), unless
+    that would make somebody no adult's height; record the sizes or say why none were applied."""
+    sizes = _person_sizes(ratios, world_scale)
+    statures = [standing_height(body, shape) for shape in p.shape_init.numpy()]
+    if not _adult_statures(sizes, statures):
+        warnings.append(f"the people's contacts and the scene disagree beyond adult statures (sizes "
+                        f"{min(sizes):.2f}-{max(sizes):.2f}): everyone keeps the body fit's size")  # fmt: skip
+        return
+    sizes = [float(np.clip(s, 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE)) for s in sizes]
+    _resize_people(v, p, body, sizes)
+    history.update({f"size/{pid}": s for pid, s in zip(p.person_ids, sizes)})
 
 
 def _person_sizes(ratios: list[tuple[np.ndarray, np.ndarray]], world_scale: float) -> list[float]:
