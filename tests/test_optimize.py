@@ -170,7 +170,7 @@ def _statures(body, humans) -> np.ndarray:
 @pytest.mark.parametrize("method", ["josh", "no_sizes"])
 def test_contacts_with_the_scene_give_each_person_their_size(body, three_statures, method):
     """Before the people move, each person is rescaled so that their contacts meet the scene: the
-    statures come back in the truth's proportions (the median person keeps the average size);
+    statures come back in the truth's proportions (the middle person keeps about their size);
     without the step everyone stays the average adult."""
     exact, alike = three_statures
     truth = _statures(body, exact.humans)
@@ -181,7 +181,8 @@ def test_contacts_with_the_scene_give_each_person_their_size(body, three_stature
     found = _statures(body, recon.people)
     if method == "josh":
         assert np.ptp(np.log(found / truth)) < 0.02, (found, truth)
-        assert sorted(recon.metadata["losses"][f"size/{p.person_id}"] for p in recon.people)[1] == 1.0
+        sizes = [recon.metadata["losses"][f"size/{p.person_id}"] for p in recon.people]
+        assert abs(np.median(sizes) - 1.0) < 0.01  # the world's scale stays the people's average
     else:
         np.testing.assert_allclose(found, _statures(body, alike.humans))
 
