@@ -113,6 +113,10 @@ MAX_SIZE_CHANGE = 1.15
 0.88-1.15 of the average adult's stature, and a larger change says more about bad contacts (or a
 scene that a short clip hardly determines) than about the person."""
 
+MIN_SIZING_CONTACT_FRAMES = 3
+"""A person in contact on fewer frames keeps their size: that few contacts say more about a
+wrong label than about where the person stands."""
+
 
 def shape_with_stature(body, shape: np.ndarray, target: float, iterations: int = 4) -> np.ndarray:
     """The shape nearest `shape` (steps along the stature's gradient) whose standing height is

@@ -4,11 +4,10 @@ Every method runs the same steps on the same inputs, so they differ only where t
 1. scene-only alignment (cameras, depth scales, focal from `L_scene`, mean log-scale held) — what
    a scene front-end's global alignment gives;
 2. one global metric scale from the people: the median ratio of body depth to scene depth at
-   contact pixels. This uses contacts, so the
-   no-`L_c1` ablation does not get it (its scene keeps the front-end's scale); the serial
-   baseline does (DESIGN: "fix one global scale from human/scene depth at contacts"). Methods
-   with `L_c1` then rescale each person so that their contacts meet the scene
-   (`MethodSwitches.sizes`; the `no_sizes` ablation leaves it out);
+   contact pixels. This uses contacts, so the no-`L_c1` ablation does not get it (its scene
+   keeps the front-end's scale); the serial baseline does (DESIGN: "fix one global scale from
+   human/scene depth at contacts"). Methods with `L_c1` then rescale each person so that their
+   contacts meet the scene (`MethodSwitches.sizes`; the `no_sizes` ablation leaves it out);
 3. the people: either alone with the cameras frozen and no contact terms (serial baseline) or
    jointly with the cameras, scales and focal (JOSH and its ablations), in a coarse phase (3D
    terms, focal frozen) and a fine phase (+ the scene's 2D reprojection, focal free).
@@ -26,7 +25,8 @@ import numpy as np
 import roma
 import torch
 
-from josh.body.protocol import ADULT_STATURE_M, MAX_SIZE_CHANGE, foot_candidates, shape_with_stature, standing_height
+from josh.body.protocol import (ADULT_STATURE_M, MAX_SIZE_CHANGE, MIN_SIZING_CONTACT_FRAMES, foot_candidates,
+                                shape_with_stature, standing_height)
 from josh.geometry.camera import backproject, homogeneous, interpolate_poses, interpolation_weights, map_pixel_centres, to_world
 from josh.optimize import losses
 from josh.optimize.config import OptimConfig, Phase
@@ -36,8 +36,6 @@ from josh.optimize.variables import Variables, derive, to_rows_world
 from josh.types import FrontEndInputs, Intrinsics, PersonResult, Reconstruction
 
 log = logging.getLogger(__name__)
-
-MIN_SIZED_CONTACT_FRAMES = 3  # a person in contact on fewer frames keeps their size
 
 METHODS = ("serial", "josh", "no_c1", "no_c2", "no_sizes", "fixed_people", "fixed_focal")
 
@@ -203,7 +201,7 @@ def _contact_depth_ratios(v: Variables, p: Problem, body, cfg: OptimConfig) -> l
 
 
 def _enough_contacts(rows: np.ndarray) -> bool:
-    return len(np.unique(rows)) >= MIN_SIZED_CONTACT_FRAMES
+    return len(np.unique(rows)) >= MIN_SIZING_CONTACT_FRAMES
 
 
 def _world_scale(ratios: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
@@ -227,7 +225,7 @@ def _size_people_by_contacts(v: Variables, p: Problem, body, ratios, world_scale
                         f"{min(sizes):.2f}-{max(sizes):.2f}): everyone keeps the body fit's size")  # fmt: skip
         return
     sizes = [float(np.clip(s, 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE)) for s in sizes]
-    _resize_people(v, p, body, sizes)
+    _resize_people(v, p, body, sizes, statures)
     history.update({f"size/{pid}": s for pid, s in zip(p.person_ids, sizes)})
 
 
@@ -251,18 +249,18 @@ def _adult_statures(sizes: list[float], statures: list[float]) -> bool:
 
 
 @torch.no_grad()
-def _resize_people(v: Variables, p: Problem, body, sizes: list[float]) -> None:
+def _resize_people(v: Variables, p: Problem, body, sizes: list[float], statures: list[float]) -> None:
     """Each person `sizes[i]` times larger and further along their rays (about each frame's
-    camera centre): root positions scaled, shape moved to the scaled stature. The front-end's
-    bodies (the prior's centre) move with them, or the prior would pull them back."""
+    camera centre): root positions scaled, shape moved to `sizes[i]` times their stature
+    `statures[i]`. The front-end's bodies (the prior's centre) move with them, or the prior
+    would pull them back."""
     factor = torch.as_tensor(sizes, dtype=p.t_init.dtype)[p.row_person][:, None]
     p.t_init = p.t_init * factor
     v.root_transl.mul_(factor)
     shapes = p.shape_init.clone()
     for i, s in enumerate(sizes):
         if abs(s - 1.0) > 1e-4:
-            shape = shapes[i].numpy()
-            shapes[i] = torch.as_tensor(shape_with_stature(body, shape, s * standing_height(body, shape)))
+            shapes[i] = torch.as_tensor(shape_with_stature(body, shapes[i].numpy(), s * statures[i]))
     p.shape_init = shapes
     v.shape.copy_(shapes)
 

@@ -22,12 +22,11 @@ import dataclasses
 
 import numpy as np
 
-from josh.body.protocol import MAX_SIZE_CHANGE, shape_with_stature, standing_height
+from josh.body.protocol import MAX_SIZE_CHANGE, MIN_SIZING_CONTACT_FRAMES, shape_with_stature, standing_height
 from josh.geometry.world_frame import lowest_in_contact_heights, people_ground_plane
 from josh.interop.official_results import people_in_world
 from josh.types import HumanTrack, PersonResult
 
-MIN_CONTACT_FRAMES = 3
 ROUNDS = 2  # the plane follows the people once (the bodies' up stays: scaling turns no body)
 
 
@@ -51,7 +50,7 @@ def size_on_ground(person: PersonResult, plane: np.ndarray) -> float:
     in-contact vertex; the median over frames, within `MAX_SIZE_CHANGE`. 1 with too few contacts."""
     lowest, d = lowest_in_contact_heights(person, plane[:3]), plane[3]
     ratios = d / lowest[lowest * d > 0]  # same side of the camera as the ground
-    if len(ratios) < MIN_CONTACT_FRAMES:
+    if len(ratios) < MIN_SIZING_CONTACT_FRAMES:
         return 1.0
     return float(np.clip(np.median(ratios), 1 / MAX_SIZE_CHANGE, MAX_SIZE_CHANGE))
 
