@@ -472,28 +472,34 @@ class _FakeModel:
         return len(self.images)
 
 
-def _skeleton_mapping(monkeypatch, paths: dict, max_final_mappings: int = 2):
+def _skeleton_mapping(monkeypatch, paths: dict, max_final_mappings: int = 2, grows: bool = True):
     """The skeleton mapped at the focals of `paths` (the search's candidates, best first), the
-    mapping replaced: a mapping at a focal gives that focal's camera path."""
+    mapping replaced: growing the search's model at a focal, or mapping from scratch at it, gives
+    that focal's camera path. With `grows` False, growing registers no frame."""
     from josh.perception import sfm
 
     focals = list(paths)
     mapped = []
 
+    def grow(model, db, image_dir, frames, cfg, out):  # the search's "model" is its focal here
+        mapped.append(("grown", model))
+        return _FakeModel(paths[model] if grows else {})
+
     def map_fixed(db, image_dir, frames, params, cfg, out):
-        mapped.append(float(params[0]))
+        mapped.append(("scratch", float(params[0])))
         return _FakeModel(paths[float(params[0])])
 
     def refine(rec, cfg, stats):
         stats["skeleton_model"] = {"median_error": 0.3}
         return rec
 
+    monkeypatch.setattr(sfm, "_grow", grow)
     monkeypatch.setattr(sfm, "_map_fixed", map_fixed)
     monkeypatch.setattr(sfm, "_refine_final", refine)
     cfg = SceneConfig(max_final_mappings=max_final_mappings)
     stats = {"timing": {}}
     skeleton = list(range(0, 100, 5))
-    candidates = [(0.1 * (i + 1), f, None) for i, f in enumerate(focals)]  # the search's, best first
+    candidates = [(0.1 * (i + 1), f, f) for i, f in enumerate(focals)]  # the search's, best first
     rec = sfm._map_at_focals(candidates, np.array([300.0, 160, 120, 0.0]), "db", "images", skeleton, 12, cfg, "root", stats)
     return rec, mapped, stats
 
@@ -507,15 +513,25 @@ def test_a_skeleton_whose_path_jumps_is_mapped_at_another_focal(monkeypatch):
     jumps_less = {f: [0.01 * f, 0.0 if f < 90 else 5.0, 0.0] for f in ids}
 
     rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: jumps, 600.0: walk})
-    assert mapped == [700.0, 600.0]
+    assert mapped == [("grown", 700.0), ("grown", 600.0)]
     assert not any(im.projection_center()[1] for im in rec.images.values())  # the whole path
     assert stats["skeleton_jumps"] == [{"focal": 700.0, "frames": [80, 85, 90, 95]}]
 
     # every focal jumps: all three are tried (beyond max_final_mappings), the least broken kept
     rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: jumps, 600.0: jumps, 800.0: jumps_less})
-    assert mapped == [700.0, 600.0, 800.0]
+    assert [focal for _, focal in mapped] == [700.0, 600.0, 800.0]
     assert sum(im.projection_center()[1] > 0 for im in rec.images.values()) == 2
 
     # a whole path at the first focal: nothing else is mapped
     rec, mapped, stats = _skeleton_mapping(monkeypatch, {700.0: walk, 600.0: jumps})
-    assert mapped == [700.0] and "skeleton_jumps" not in stats
+    assert mapped == [("grown", 700.0)] and "skeleton_jumps" not in stats
+
+
+def test_a_skeleton_that_does_not_grow_is_mapped_from_scratch(monkeypatch):
+    """When the search's model registers too few of the other skeleton frames, the skeleton is
+    mapped from scratch at that focal, as before growing."""
+    ids = list(range(0, 100, 5))
+    walk = {f: [0.01 * f, 0.0, 0.0] for f in ids}
+    rec, mapped, _ = _skeleton_mapping(monkeypatch, {700.0: walk, 600.0: walk}, grows=False)
+    assert mapped == [("grown", 700.0), ("scratch", 700.0)]
+    assert rec.num_reg_images() == len(ids)

@@ -76,9 +76,9 @@ def cut_video(src, dst, n_frames: int, long_side: int, start: int = 0, hold: int
     conversion or of slow motion made by repetition)."""
     from josh.perception.video import iter_frames, probe
 
-    def frames():
-        for _, rgb in iter_frames(src, long_side=long_side, start=start, max_frames=-(-n_frames // hold), stride=hold):
-            for _ in range(hold):
-                yield even_size(rgb)
-
-    return write_h264(dst, frames, probe(src).fps)
+    # decoded whole before encoding: with the decoder running between the encoder's frames,
+    # x264 gave other bytes from one call to the next (same frames, same process: 2-s cuts of
+    # demo2 2.0 grey levels apart on average, up to 76), so a test saw another clip every run
+    decoded = [even_size(rgb) for _, rgb in iter_frames(src, long_side=long_side, start=start,
+                                                        max_frames=-(-n_frames // hold), stride=hold)]  # fmt: skip
+    return write_h264(dst, lambda: (rgb for rgb in decoded for _ in range(hold)), probe(src).fps)
