@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "people", "scene", "bodies", "contacts", "optimise", "refine", "outputs")
 # Bump a stage's number when its code changes what it computes, to retire its old cache entries
 # (and, through the keys, those of every later stage).
-STAGE_VERSIONS = {"decode": 2, "people": 4, "scene": 7, "bodies": 5, "contacts": 2, "optimise": 5, "refine": 9}
+STAGE_VERSIONS = {"decode": 2, "people": 4, "scene": 8, "bodies": 5, "contacts": 2, "optimise": 5, "refine": 9}
 STAGING_PREFIX = ".josh-staging-"
 OUTPUT_FILES = ("reconstruction.npz", "scene.ply", "scene.glb", "recording.rrd", "load_reconstruction.py")
 REPORT = "report.json"
