@@ -9,7 +9,9 @@ visible: per seed the focal, the camera path and each person's speed and foot sl
 range over seeds. The cut (first `--frames` frames, resized) is made in the output folder with
 PyAV; decode and people are computed once and shared by every seed.
 On demo2 (measured 2026-11-23): 24 frames at stride 1 gave focals of 154-594 px over eight seeds,
-60 frames at stride 2 gave 268-271 px over six.
+60 frames at stride 2 gave 268-271 px over six; on 2026-11-25, with the skeleton grown from the
+focal search's model, 265-271 px and camera paths of 2.69-2.83 m (2.80-2.91 m mapped from
+scratch, the same cut).
 """
 
 from __future__ import annotations
