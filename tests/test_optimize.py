@@ -154,6 +154,11 @@ def test_a_static_camera_stays_where_the_front_end_put_it(body, tiny):
     assert len(held.people) == 1 and np.isfinite(held.people[0].joints).all()
 
 
+NO_ITERATIONS = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
+                            fine=Phase(0, 0.005, True, True))  # fmt: skip
+"""Set-up only (the global scale and the sizes), no optimisation step: what the sizing alone does."""
+
+
 @pytest.fixture(scope="module")
 def three_statures(body):
     """A moving camera's world with three walkers of different statures: the exact front-ends, and
@@ -175,9 +180,7 @@ def test_contacts_with_the_scene_give_each_person_their_size(body, three_stature
     exact, alike = three_statures
     truth = _statures(body, exact.humans)
     assert np.ptp(np.log(truth)) > 0.05  # the people differ in size: the test means something
-    no_iterations = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
-                                fine=Phase(0, 0.005, True, True))  # fmt: skip
-    recon = reconstruct(alike, body, no_iterations, method=method)
+    recon = reconstruct(alike, body, NO_ITERATIONS, method=method)
     found = _statures(body, recon.people)
     if method == "josh":
         assert np.ptp(np.log(found / truth)) < 0.02, (found, truth)
@@ -194,9 +197,7 @@ def test_sizes_beyond_adult_statures_leave_everyone_as_fitted(body, three_statur
 
     _, alike = three_statures
     humans = [scaled_track(alike.humans[0], 1 / 1.4, body), *alike.humans[1:]]
-    no_iterations = OptimConfig(scene_phase=Phase(0, 0.02, True, True), coarse=Phase(0, 0.02, False, False),
-                                fine=Phase(0, 0.005, True, True))  # fmt: skip
-    recon = reconstruct(dataclasses.replace(alike, humans=humans), body, no_iterations)
+    recon = reconstruct(dataclasses.replace(alike, humans=humans), body, NO_ITERATIONS)
     np.testing.assert_allclose(_statures(body, recon.people), _statures(body, humans))
     assert any("disagree beyond adult statures" in w for w in recon.metadata["warnings"])
     assert not any(k.startswith("size/") for k in recon.metadata["losses"])
